@@ -1,0 +1,204 @@
+/**
+ * Ports: what the graph needs from the outside world. Each port has an offline adapter
+ * (tools/offline, no network, real media) and a real one (Gemini, DeepSeek, fal).
+ * Nodes receive ports through the LangGraph runtime context and never read env.
+ *
+ * Media crosses ports as bytes in memory; it is stored in the blob store by the caller and
+ * only its key ever reaches graph state.
+ */
+
+/** Bytes plus their MIME type. Never put one of these into graph state. */
+export interface Media {
+  data: Uint8Array;
+  contentType: string;
+}
+
+export const PRODUCTION_ENGINES = ["KLING", "LUMA", "GEMINI_PRO"] as const;
+/** A video engine of the spec's routing table. */
+export type ProductionEngine = (typeof PRODUCTION_ENGINES)[number];
+
+/** Scores in 0..1 that drive engine routing (spec §1). */
+export interface RoutingScores {
+  physics: number;
+  vibe: number;
+  logic: number;
+}
+
+/** The Strategist's output (spec §1–2): brand DNA, scores and the integrity filter input. */
+export interface BrandAnalysis extends RoutingScores {
+  /** 0..1; below 0.4 the job is flagged and nothing more is spent. */
+  integrity: number;
+  /** Distilled description injected into every downstream prompt. */
+  brandEssencePrompt: string;
+  /** Dominant colours as #rrggbb. */
+  colorPalette: string[];
+  /** Visual anchors that must persist across every scene. */
+  invariantElements: string[];
+  subject: string;
+  mood: string;
+  /** Why the integrity score is what it is (shown to the user when flagged). */
+  integrityNotes: string;
+  /** True when produced without a model (offline adapter). */
+  offline: boolean;
+}
+
+/** One scene of the Technical Director's storyboard (spec §3 SceneData, director fields). */
+export interface SceneScript {
+  cinematographyPrompt: string;
+  cameraMovement: string;
+  lightingNotes: string;
+  /** Visual anchor that must persist in this scene. */
+  invariantToken: string;
+  /** Clip length in seconds. */
+  durationS: number;
+}
+
+/** A turn of a scene's YELLOW conversation (stored in SQL, never in graph state). */
+export interface ConversationTurn {
+  role: "user" | "assistant";
+  content: string;
+  timestamp: string;
+}
+
+/** Spec §4 YellowContextPayload: everything Gemini gets for a conversational edit. */
+export interface YellowContextPayload {
+  brand_essence_prompt: string;
+  style_reference_url: string;
+  current_scene: {
+    id: string;
+    sequence_index: number;
+    cinematography_prompt: string;
+    camera_movement: string;
+    lighting_notes: string;
+    invariant_token: string;
+    preview_image_url: string | null;
+    preview_seed: number | null;
+    traffic_light: "PENDING" | "GREEN" | "YELLOW" | "RED";
+    user_feedback: string | null;
+    attempt_count: number;
+  };
+  conversation_history: ConversationTurn[];
+  user_assets: Array<{ url: string; type: "image" | "video"; uploaded_at: string }>;
+  prompt_history: Array<{ prompt: string; result_url: string; feedback: string | null }>;
+  user_feedback: string;
+}
+
+/** The result of a conversational edit. */
+export interface SceneEdit {
+  cinematographyPrompt: string;
+  /** What the assistant says back to the user (stored as the assistant turn). */
+  reply: string;
+}
+
+/** The Strategist (Gemini): analysis and conversational edits. */
+export interface Analyst {
+  analyzeBrand(image: Media): Promise<BrandAnalysis>;
+  editScene(payload: YellowContextPayload): Promise<SceneEdit>;
+}
+
+export interface DirectInput {
+  analysis: BrandAnalysis;
+  /** URL of the style reference (signed or local), for directors that look at it. */
+  styleReferenceUrl: string;
+  engine: ProductionEngine;
+  sceneCount: number;
+}
+
+export interface RerollInput {
+  analysis: BrandAnalysis;
+  engine: ProductionEngine;
+  previous: SceneScript;
+  sequenceIndex: number;
+  sceneCount: number;
+  /** Increases with every re-roll of the scene so a deterministic director still varies. */
+  attempt: number;
+}
+
+/** The Technical Director (DeepSeek): storyboard scripts. Routing itself is a pure function. */
+export interface Director {
+  directScenes(input: DirectInput): Promise<SceneScript[]>;
+  rerollScene(input: RerollInput): Promise<SceneScript>;
+}
+
+export interface StyleReferenceInput {
+  image: Media;
+  prompt: string;
+  /** img2img strength, 0.3–0.5 keeps the brand while removing noise. */
+  strength: number;
+  seed: number;
+}
+
+export interface PreviewInput {
+  prompt: string;
+  styleReference: Media;
+  seed: number;
+  /** 0-based scene index and count, for captions. */
+  sequenceIndex: number;
+  sceneCount: number;
+}
+
+/** The Artistic Director (Flux): style reference and scene previews. */
+export interface Illustrator {
+  /** Flux-dev img2img of the upload into a clean style reference. */
+  styleReference(input: StyleReferenceInput): Promise<Media>;
+  /** Flux-schnell preview of one scene. */
+  preview(input: PreviewInput): Promise<Media>;
+}
+
+export interface ClipRequest {
+  /** The approved preview: the clip's first frame. */
+  startFrame: Media;
+  /** Optional last frame (Kling anchor frames, song route). */
+  endFrame?: Media;
+  prompt: string;
+  durationS: number;
+}
+
+/**
+ * A production engine with queue semantics, as fal exposes them: submit returns at once with a
+ * request id, collect waits for the result. The runner stores the request id before waiting, so a
+ * restart collects the same request instead of paying for a new one.
+ */
+export interface VideoEngine {
+  readonly engine: ProductionEngine;
+  /** Model id or "offline", recorded with every clip. */
+  readonly model: string;
+  submit(request: ClipRequest, idempotencyKey: string): Promise<{ requestId: string }>;
+  /** Resolves with the clip (H.264 MP4) or rejects when the engine failed the request. */
+  collect(requestId: string, signal?: AbortSignal): Promise<Media>;
+}
+
+export interface ProbeResult {
+  durationS: number;
+  videoCodec: string | null;
+  audioCodec: string | null;
+  width: number;
+  height: number;
+  frameRate: number;
+}
+
+/** ffmpeg: assembling and inspecting media. */
+export interface Editor {
+  /** Concatenates clips in order into one H.264 MP4. */
+  concat(clips: Media[]): Promise<Media>;
+  probe(media: Media): Promise<ProbeResult>;
+}
+
+/** Content-addressed media storage: the same bytes always get the same key. */
+export interface Blobs {
+  put(media: Media): Promise<string>;
+  get(key: string): Promise<Media>;
+  /** A URL a surface or provider can fetch: file:// locally, a signed https URL on Supabase. */
+  url(key: string): Promise<string>;
+  has(key: string): Promise<boolean>;
+}
+
+/** Every port the graph uses, injected once through the runtime context. */
+export interface Tools {
+  analyst: Analyst;
+  director: Director;
+  illustrator: Illustrator;
+  engines: Record<ProductionEngine, VideoEngine>;
+  editor: Editor;
+  blobs: Blobs;
+}
