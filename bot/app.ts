@@ -1,0 +1,72 @@
+import { pino, type Logger } from "pino";
+import type { AppConfig } from "./config.js";
+import { createDb, type Db } from "../store/db.js";
+import { createCheckpointer, migrate } from "../store/migrate.js";
+import { createLocalBlobs } from "../store/blobs.js";
+import { createOfflineTools } from "../tools/offline/index.js";
+import { createRunner, type Runner } from "../graph/runner.js";
+import { createApproverCheck } from "../graph/actor.js";
+import type { PipelineSettings } from "../graph/context.js";
+import type { Tools } from "../tools/ports.js";
+
+export interface App {
+  config: AppConfig;
+  db: Db;
+  tools: Tools;
+  runner: Runner;
+  logger: Logger;
+  /** Which tools are offline and which are real, for the first log lines. */
+  toolModes: Record<string, "offline" | "real">;
+  close(): Promise<void>;
+}
+
+export interface AppOverrides {
+  logger?: Logger;
+  /** Replace ports (tests inject counting or failing wrappers). */
+  tools?: (defaults: Tools) => Tools;
+}
+
+export function settingsFrom(config: AppConfig): PipelineSettings {
+  return {
+    sceneCount: config.env.SCENE_COUNT,
+    integrityThreshold: config.env.INTEGRITY_THRESHOLD,
+    styleStrength: config.env.STYLE_STRENGTH,
+    prices: {},
+  };
+}
+
+/** Composes store, tools and runner from config: the one place where the parts meet. */
+export async function createApp(config: AppConfig, overrides: AppOverrides = {}): Promise<App> {
+  const logger =
+    overrides.logger ??
+    pino({
+      level: config.env.LOG_LEVEL,
+      // Belt and braces: tokens never reach a log line even if someone logs a config object.
+      redact: { paths: ["*.token", "*.*Token", "*.apiKey", "*.secret", "*.password", "*.authorization", "headers.authorization"], censor: "[redacted]" },
+    });
+  const db = await createDb({
+    databaseUrl: config.env.DATABASE_URL,
+    dataDir: config.pgliteDir,
+    onError: (err) => logger.error({ err }, "idle database client failed"),
+  });
+  await migrate(db);
+  const blobs = createLocalBlobs(config.blobsDir);
+  const offline = createOfflineTools({
+    workDir: config.workDir, blobs, ffmpegPath: config.env.FFMPEG_PATH, ffprobePath: config.env.FFPROBE_PATH,
+    sceneDurationS: config.env.SCENE_DURATION_S,
+  });
+  const tools = overrides.tools ? overrides.tools(offline) : offline;
+  const toolModes: App["toolModes"] = { analyst: "offline", director: "offline", illustrator: "offline", video: "offline", storage: "offline" };
+  const runner = createRunner({
+    db, tools, logger, settings: settingsFrom(config), checkpointer: createCheckpointer(db),
+    leaseTtlMs: config.env.LEASE_TTL_MS,
+    isApprover: createApproverCheck({ slackUserIds: config.env.SLACK_APPROVER_IDS, discordRoleIds: config.env.DISCORD_APPROVER_ROLE_IDS }),
+  });
+  return {
+    config, db, tools, runner, logger, toolModes,
+    async close() {
+      await runner.close();
+      await db.end();
+    },
+  };
+}

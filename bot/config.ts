@@ -1,0 +1,57 @@
+import { z } from "zod";
+import path from "node:path";
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []));
+const number = (fallback: number) => z.coerce.number().default(fallback);
+
+/**
+ * Every variable the app reads, with its embedded default. Nothing else in the codebase reads
+ * process.env: ports, store and surfaces get what they need from this object.
+ */
+const EnvSchema = z.object({
+  NODE_ENV: z.string().default("development"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  DATA_DIR: z.string().default(".data"),
+  DATABASE_URL: z.string().url().optional(),
+  FFMPEG_PATH: z.string().optional(),
+  FFPROBE_PATH: z.string().optional(),
+  SCENE_COUNT: number(3).pipe(z.number().int().min(3).max(10)),
+  SCENE_DURATION_S: number(5).pipe(z.number().min(1).max(10)),
+  INTEGRITY_THRESHOLD: number(0.4).pipe(z.number().min(0).max(1)),
+  STYLE_STRENGTH: number(0.4).pipe(z.number().min(0.3).max(0.5)),
+  LEASE_TTL_MS: number(60_000).pipe(z.number().int().min(5_000)),
+  SLACK_APPROVER_IDS: list,
+  DISCORD_APPROVER_ROLE_IDS: list,
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface AppConfig {
+  env: Env;
+  /** Where PGlite, blobs and offline renders live. */
+  dataDir: string;
+  blobsDir: string;
+  workDir: string;
+  pgliteDir: string;
+}
+
+/** Parses env into the typed config; throws a readable message naming the bad variable. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): AppConfig {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`Invalid configuration: ${problems}. See .env.example.`);
+  }
+  const env = parsed.data;
+  const dataDir = path.resolve(env.DATA_DIR);
+  return {
+    env,
+    dataDir,
+    blobsDir: path.join(dataDir, "blobs"),
+    workDir: path.join(dataDir, "work"),
+    pgliteDir: path.join(dataDir, "pglite"),
+  };
+}

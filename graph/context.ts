@@ -1,0 +1,42 @@
+import type { LangGraphRunnableConfig } from "@langchain/langgraph";
+import type { Tools } from "../tools/ports.js";
+import type { Jobs } from "../store/jobs.js";
+import type { Scenes } from "../store/scenes.js";
+import type { Ledger } from "../store/ledger.js";
+import type { AuditLog } from "../store/audit.js";
+
+/** Knobs of the pipeline; defaults live in bot/config.ts. */
+export interface PipelineSettings {
+  /** Scenes per storyboard (at least 3 previews, spec §4). */
+  sceneCount: number;
+  /** Below this integrity score a job is flagged (spec §1: 0.4). */
+  integrityThreshold: number;
+  /** img2img strength of the style reference, 0.3–0.5 (spec §2). */
+  styleStrength: number;
+  /** Price per paid operation, in credits, recorded against the job (e.g. "clip:KLING"). */
+  prices: Record<string, number>;
+}
+
+/**
+ * What every node gets through the LangGraph runtime context. Context is not checkpointed, so
+ * the runner passes it again on every invoke and resume; nodes never read env.
+ */
+export interface GraphContext {
+  tools: Tools;
+  jobs: Jobs;
+  scenes: Scenes;
+  ledger: Ledger;
+  audit: AuditLog;
+  settings: PipelineSettings;
+}
+
+export function contextOf(config: LangGraphRunnableConfig): GraphContext {
+  const context = (config as { context?: GraphContext }).context;
+  if (!context) throw new Error("graph invoked without its runtime context (tools and store)");
+  return context;
+}
+
+/** The price of an operation, 0 when the table has none (offline tools are free). */
+export function priceOf(settings: PipelineSettings, operation: string): number {
+  return settings.prices[operation] ?? 0;
+}

@@ -1,0 +1,150 @@
+import type { Decisions } from "../store/decisions.js";
+import type { Jobs, JobRow } from "../store/jobs.js";
+import type { SceneRow, Scenes } from "../store/scenes.js";
+import type { AuditLog } from "../store/audit.js";
+import type { Users } from "../store/users.js";
+import type { RateLimiter } from "../store/limits.js";
+import { isUserFacing } from "./errors.js";
+import { DecisionSchema, parseOrThrow } from "./intake.js";
+import type { PendingInterrupt } from "./interrupts.js";
+import type { Decision, ReviewAnswer } from "./state.js";
+import type { Actor } from "./actor.js";
+
+export interface DecideRequest {
+  jobId: string;
+  /** 0-based scene index (what buttons carry); or give the interrupt id directly. */
+  sceneIndex?: number;
+  interruptId?: string;
+  /** Version of the preview the user saw; a click on an older card is stale. */
+  versionNo?: number;
+  decision: Decision;
+  /** YELLOW feedback. */
+  note?: string;
+  actor: Actor;
+}
+
+export type DecideStatus = "queued" | "invalid" | "not_found" | "forbidden" | "stale" | "duplicate" | "finished" | "rate_limited";
+export interface DecideResult {
+  ok: boolean;
+  status: DecideStatus;
+  /** A sentence for the user (ephemeral on chat platforms when ok is false). */
+  message: string;
+}
+
+export interface CancelRequest {
+  jobId: string;
+  actor: Actor;
+}
+
+interface DeciderDeps {
+  store: { jobs: Jobs; scenes: Scenes; decisions: Decisions; audit: AuditLog; users: Users; limits: RateLimiter };
+  isApprover: (actor: Actor) => boolean;
+  pending: (jobId: string) => Promise<PendingInterrupt[]>;
+  scenesOf: (jobId: string) => Promise<SceneRow[]>;
+  onQueued: (jobId: string) => void;
+  onCancelled: (jobId: string) => Promise<void>;
+}
+
+const VERB: Record<Decision, string> = { GREEN: "🟢 approved", YELLOW: "🟡 edit requested", RED: "🔴 re-roll requested" };
+
+function isFinished(job: JobRow): boolean {
+  return ["flagged", "failed", "cancelled"].includes(job.status) ||
+    ["completed", "failed", "cancelled"].includes(job.production?.status ?? "");
+}
+
+/**
+ * Turns a click into a queued resume value, after the checks that make clicks safe: the input
+ * is valid, the actor may decide, the interrupt is still pending and still shows the version the
+ * user saw, and nobody answered it yet. Anything else is a no-op with a clear answer.
+ */
+export function createDecider(deps: DeciderDeps) {
+  const { store } = deps;
+
+  async function authorise(jobId: string, actor: Actor) {
+    const job = await store.jobs.get(jobId);
+    if (!job) return { error: { ok: false, status: "not_found", message: `I can't find job ${jobId}.` } as DecideResult };
+    const user = await store.users.ensure(actor);
+    if (user.id !== job.userId && !deps.isApprover(actor)) {
+      return { error: { ok: false, status: "forbidden", message: "Only the person who started this job or a configured approver can decide on it." } as DecideResult };
+    }
+    return { job, user };
+  }
+
+  async function decide(request: DecideRequest): Promise<DecideResult> {
+    let answer: { decision: Decision; note?: string };
+    try {
+      answer = parseOrThrow(DecisionSchema, { decision: request.decision, note: request.note });
+    } catch (err) {
+      return { ok: false, status: "invalid", message: isUserFacing(err) ? err.userMessage : "That decision is not valid." };
+    }
+    const auth = await authorise(request.jobId, request.actor);
+    if ("error" in auth) return auth.error as DecideResult;
+    const { job, user } = auth;
+    if (isFinished(job)) return { ok: false, status: "finished", message: "This job is finished; nothing was changed." };
+
+    const reviews = (await deps.pending(job.id)).filter((p) => p.value.kind === "review");
+    const open = request.interruptId
+      ? reviews.find((p) => p.id === request.interruptId)
+      : reviews.find((p) => p.value.sequenceIndex === request.sceneIndex);
+    const label = `Scene ${(open?.value.sequenceIndex ?? request.sceneIndex ?? 0) + 1}`;
+    if (!open || open.value.kind !== "review") {
+      return { ok: false, status: "stale", message: `${label} is not waiting for a review any more; nothing was changed.` };
+    }
+    if (request.versionNo !== undefined && request.versionNo !== open.value.versionNo) {
+      return { ok: false, status: "stale", message: `${label} has a newer preview; decide on the latest card.` };
+    }
+
+    // Checked before the rate limit so a double click costs no quota; enqueue stays the real guard.
+    if (await store.decisions.exists(job.id, open.id)) {
+      return { ok: false, status: "duplicate", message: `${label} was already decided; nothing was changed.` };
+    }
+    const limit = await store.limits.consume(user.id, answer.decision === "GREEN" ? "production" : "refine");
+    if (!limit.allowed) {
+      return { ok: false, status: "rate_limited", message: `Too many decisions in a minute; try again in ${limit.retryAfterS} s.` };
+    }
+    const value: ReviewAnswer = { decision: answer.decision, actorId: user.id, ...(answer.note ? { note: answer.note } : {}) };
+    const queued = await store.decisions.enqueue({
+      jobId: job.id, interruptId: open.id, sceneId: open.value.sceneId, kind: "review", value: { ...value }, actorId: user.id,
+    });
+    if (!queued) return { ok: false, status: "duplicate", message: `${label} was already decided; nothing was changed.` };
+
+    await store.scenes.setState(open.value.sceneId, {
+      trafficLight: answer.decision,
+      decidedBy: user.id,
+      errorMessage: null,
+      status: answer.decision === "GREEN" ? "rendering" : "preview_generation",
+    });
+    await store.audit.record({
+      userId: user.id, action: `scene.${answer.decision.toLowerCase()}`, entityType: "scene", entityId: open.value.sceneId,
+      details: { jobId: job.id, versionNo: open.value.versionNo, note: answer.note ?? null },
+    });
+    deps.onQueued(job.id);
+    return { ok: true, status: "queued", message: `${label} ${VERB[answer.decision]}.` };
+  }
+
+  /** 🟢 for every scene that waits for a review. */
+  async function approveAll(jobId: string, actor: Actor): Promise<DecideResult[]> {
+    const reviews = (await deps.pending(jobId)).filter((p) => p.value.kind === "review");
+    if (reviews.length === 0) {
+      return [{ ok: false, status: "stale", message: "No scene is waiting for a review; nothing was changed." }];
+    }
+    const results: DecideResult[] = [];
+    for (const r of reviews) results.push(await decide({ jobId, interruptId: r.id, decision: "GREEN", actor }));
+    return results;
+  }
+
+  /** Stops a job: nothing more is paid for; finished clips stay where they are. */
+  async function cancel(request: CancelRequest): Promise<DecideResult> {
+    const auth = await authorise(request.jobId, request.actor);
+    if ("error" in auth) return auth.error as DecideResult;
+    const { job, user } = auth;
+    if (isFinished(job)) return { ok: false, status: "finished", message: "This job is already finished." };
+    await store.jobs.setStatus(job.id, "cancelled");
+    if (job.production) await store.jobs.setProductionStatus(job.id, "cancelled");
+    await store.audit.record({ userId: user.id, action: "job.cancelled", entityType: "vision_job", entityId: job.id });
+    await deps.onCancelled(job.id);
+    return { ok: true, status: "queued", message: "Job cancelled. Finished clips are kept; nothing more will be charged." };
+  }
+
+  return { decide, approveAll, cancel };
+}

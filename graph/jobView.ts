@@ -1,0 +1,120 @@
+import type { StateSnapshot } from "@langchain/langgraph";
+import type { JobView, SceneCard } from "../bot/views.js";
+import type { Db } from "../store/db.js";
+import type { Jobs } from "../store/jobs.js";
+import type { Scenes } from "../store/scenes.js";
+import type { Ledger } from "../store/ledger.js";
+import { pendingInterrupts } from "./interrupts.js";
+import type { Decision, Stage } from "./state.js";
+
+/** Builds the surfaces' view of a job from SQL (domain data) and the checkpoint (where it stands). */
+export function createJobViews(deps: { db: Db; jobs: Jobs; scenes: Scenes; ledger: Ledger }) {
+  const { db, jobs, scenes, ledger } = deps;
+
+  async function userNames(ids: string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const r = await db.query<{ id: string; name: string | null; platform_user_id: string }>(
+      "SELECT id, name, platform_user_id FROM users WHERE id = ANY($1::uuid[])",
+      [ids],
+    );
+    return new Map(r.rows.map((u) => [u.id, u.name ?? u.platform_user_id]));
+  }
+
+  async function lastDecisions(jobId: string): Promise<Map<string, Decision>> {
+    const r = await db.query<{ scene_id: string; value: { decision?: Decision } }>(
+      `SELECT DISTINCT ON (scene_id) scene_id, value FROM job_decisions
+       WHERE job_id = $1 AND kind = 'review' AND status <> 'stale' ORDER BY scene_id, created_at DESC`,
+      [jobId],
+    );
+    return new Map(r.rows.filter((d) => d.value.decision).map((d) => [d.scene_id, d.value.decision!]));
+  }
+
+  async function build(jobId: string, snapshot: StateSnapshot | null): Promise<JobView | null> {
+    const job = await jobs.get(jobId);
+    if (!job) return null;
+    const rows = await scenes.list(jobId);
+    // An interrupt with a queued answer is no longer a question for the user.
+    const answered = new Set((await db.query<{ interrupt_id: string }>(
+      "SELECT interrupt_id FROM job_decisions WHERE job_id = $1", [jobId],
+    )).rows.map((d) => d.interrupt_id));
+    const pending = (snapshot ? pendingInterrupts(snapshot) : []).filter((p) => !answered.has(p.id));
+    const names = await userNames([job.userId, ...rows.flatMap((s) => (s.decidedBy ? [s.decidedBy] : []))]);
+    const decisions = await lastDecisions(jobId);
+    const values = (snapshot?.values ?? {}) as { stage?: Stage };
+
+    const cards: SceneCard[] = rows.map((s) => {
+      const open = pending.find((p) => p.value.sceneId === s.id);
+      const v = s.current;
+      return {
+        sceneId: s.id,
+        index: s.sequenceIndex,
+        count: rows.length,
+        status: s.status,
+        trafficLight: s.trafficLight,
+        versionNo: open?.value.kind === "review" ? open.value.versionNo : v?.versionNo ?? 0,
+        previewKey: v?.previewKey ?? null,
+        clipKey: v?.clipKey ?? null,
+        scriptExcerpt: v ? excerpt(`${v.cameraMovement}. ${v.cinematographyPrompt}`) : "",
+        timeRange: null,
+        decidedBy: s.decidedBy ? names.get(s.decidedBy) ?? null : null,
+        lastDecision: decisions.get(s.id) ?? null,
+        awaiting: open?.value.kind ?? null,
+        interruptId: open?.id ?? null,
+        engine: open?.value.kind === "render" ? open.value.engine : v?.engine ?? null,
+        errorMessage: s.errorMessage,
+      };
+    });
+
+    const cancelled = job.status === "cancelled" || job.production?.status === "cancelled";
+    const stage: JobView["stage"] = cancelled
+      ? "cancelled"
+      : job.status === "flagged" ? "flagged"
+      : job.status === "failed" || job.production?.status === "failed" ? "failed"
+      : job.production?.status === "completed" ? "done"
+      : cards.length > 0 && cards.every((c) => c.status === "completed") ? "assembling"
+      : values.stage ?? "analyzing";
+    return {
+      jobId,
+      kind: job.kind,
+      ownerId: job.userId,
+      ownerName: names.get(job.userId) ?? null,
+      stage,
+      statusLine: statusLine(stage, cards),
+      engine: job.production?.engine ?? null,
+      routingReason: job.production?.routingReason ?? null,
+      creditsUsed: await ledger.totalCost(jobId),
+      scenes: cards,
+      finalVideoKey: job.production?.finalVideoKey ?? null,
+      error: stage === "flagged" || stage === "failed" ? job.errorMessage : null,
+    };
+  }
+
+  return { build };
+}
+
+function excerpt(text: string): string {
+  const clean = text.replace(/\s+/g, " ").trim();
+  return clean.length > 140 ? `${clean.slice(0, 137)}…` : clean;
+}
+
+function statusLine(stage: JobView["stage"], cards: SceneCard[]): string {
+  const waiting = cards.filter((c) => c.awaiting === "review").length;
+  const rendering = cards.filter((c) => c.awaiting === "render").length;
+  const done = cards.filter((c) => c.status === "completed").length;
+  switch (stage) {
+    case "analyzing": return "Analysing the brand image…";
+    case "styling": return "Distilling the style reference…";
+    case "directing": return "Writing the storyboard…";
+    case "reviewing":
+      return [
+        waiting ? `${waiting} scene${waiting > 1 ? "s" : ""} waiting for your review` : "",
+        rendering ? `${rendering} rendering` : "",
+        done ? `${done}/${cards.length} done` : "",
+      ].filter(Boolean).join(" · ") || "Making previews…";
+    case "assembling": return "Stitching the final video…";
+    case "done": return "Done: the final video is ready.";
+    case "flagged": return "Flagged by the integrity filter.";
+    case "failed": return "Failed.";
+    case "cancelled": return "Cancelled.";
+  }
+}

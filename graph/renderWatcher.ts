@@ -1,0 +1,102 @@
+import type { Logger } from "pino";
+import type { Tools } from "../tools/ports.js";
+import type { Jobs } from "../store/jobs.js";
+import type { Scenes } from "../store/scenes.js";
+import type { Ledger } from "../store/ledger.js";
+import type { Decisions } from "../store/decisions.js";
+import { stableUuid } from "../store/ids.js";
+import type { PendingInterrupt } from "./interrupts.js";
+import type { RenderAnswer, RenderWait } from "./state.js";
+
+interface WatcherDeps {
+  tools: Tools;
+  store: { jobs: Jobs; scenes: Scenes; ledger: Ledger; decisions: Decisions };
+  logger: Logger;
+  /** Called after a render's answer was queued, so the job gets resumed. */
+  enqueued: (jobId: string) => void;
+}
+
+/**
+ * Waits for parked renders outside the graph, so a minutes-long render never holds a job's
+ * lease and other scenes can be decided meanwhile. Collecting is free (only submitting costs),
+ * so a restarted process simply collects the stored request id again; a fal webhook (when
+ * configured) answers the same interrupt through the same queue.
+ */
+export function createRenderWatcher({ tools, store, logger, enqueued }: WatcherDeps) {
+  const watching = new Map<string, { jobId: string; abort: AbortController; done: Promise<void> }>();
+
+  async function answerFor(jobId: string, wait: RenderWait, signal: AbortSignal): Promise<RenderAnswer> {
+    const row = await store.ledger.get<{ clipKey: string }>(wait.callKey);
+    if (row?.status === "completed" && row.result) return { ok: true, clipKey: row.result.clipKey };
+    if (row?.status === "failed") return { ok: false, error: "the engine failed this render" };
+    try {
+      const clip = await tools.engines[wait.engine].collect(wait.requestId, signal);
+      const clipKey = await tools.blobs.put(clip);
+      await recordClip(jobId, wait, clipKey);
+      await store.ledger.complete(wait.callKey, { clipKey });
+      return { ok: true, clipKey };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const error = err instanceof Error ? err.message : String(err);
+      await store.ledger.fail(wait.callKey, error);
+      await store.scenes.setState(wait.sceneId, { errorMessage: `${wait.engine} could not render this scene (${error.slice(0, 200)}).` });
+      return { ok: false, error };
+    }
+  }
+
+  /** Appends the clip as the scene's new version, with the script of the approved preview. */
+  async function recordClip(jobId: string, wait: RenderWait, clipKey: string): Promise<void> {
+    const job = await store.jobs.get(jobId);
+    const scene = (await store.scenes.list(jobId)).find((s) => s.id === wait.sceneId);
+    const approved = scene?.current;
+    if (!job || !approved) return;
+    const engine = tools.engines[wait.engine];
+    await store.scenes.append(
+      {
+        id: stableUuid(`${wait.callKey}:clip`), sceneId: wait.sceneId, kind: "clip",
+        cinematographyPrompt: approved.cinematographyPrompt, cameraMovement: approved.cameraMovement,
+        lightingNotes: approved.lightingNotes, invariantToken: approved.invariantToken, durationS: approved.durationS,
+        previewKey: approved.previewKey, previewSeed: approved.previewSeed, clipKey,
+        engine: wait.engine, model: engine.model, fallbackTriggered: wait.engine !== job.production?.engine,
+        userFeedback: null, decidedBy: scene.decidedBy,
+      },
+      "completed",
+    );
+  }
+
+  function watch(jobId: string, pending: PendingInterrupt[]): void {
+    for (const p of pending) {
+      if (p.value.kind !== "render" || watching.has(p.id)) continue;
+      const wait = p.value;
+      const abort = new AbortController();
+      const entry = { jobId, abort, done: Promise.resolve() };
+      watching.set(p.id, entry);
+      entry.done = (async () => {
+        try {
+          const answer = await answerFor(jobId, wait, abort.signal);
+          const queued = await store.decisions.enqueue({
+            jobId, interruptId: p.id, sceneId: wait.sceneId, kind: "render", value: { ...answer }, actorId: null,
+          });
+          if (queued) enqueued(jobId);
+        } catch (err) {
+          if (!abort.signal.aborted) logger.error({ err, jobId, requestId: wait.requestId }, "render collection failed");
+        } finally {
+          watching.delete(p.id);
+        }
+      })();
+    }
+  }
+
+  return {
+    watch,
+    /** Stops waiting on a job's renders (cancelled). */
+    forget(jobId: string): void {
+      for (const w of watching.values()) if (w.jobId === jobId) w.abort.abort();
+    },
+    active: () => watching.size,
+    settled: () => Promise.allSettled([...watching.values()].map((w) => w.done)).then(() => undefined),
+    close(): void {
+      for (const w of watching.values()) w.abort.abort();
+    },
+  };
+}

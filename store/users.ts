@@ -1,0 +1,90 @@
+import type { Db, DbClient } from "./db.js";
+import { UserFacingError } from "../graph/errors.js";
+
+/*
+ * Chat identities. A user is (platform, team, platform user id); the row is created the first
+ * time someone talks to the bot and reused afterwards. Soft-deleted users (deleted_at set) are
+ * never returned and cannot come back by talking to the bot.
+ */
+
+export type Platform = "slack" | "discord" | "local" | "cli";
+
+export interface ChatIdentity {
+  platform: Platform;
+  /** Slack workspace / Discord guild; empty for platforms without one. */
+  teamId?: string;
+  userId: string;
+  /** Display name; when omitted the stored one is kept. */
+  name?: string;
+}
+
+export interface UserRow {
+  id: string;
+  platform: Platform;
+  platform_team_id: string;
+  platform_user_id: string;
+  email: string | null;
+  name: string | null;
+  avatar_url: string | null;
+  plan: string;
+  credits_remaining: number;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+export interface Users {
+  /** Creates the user on first contact, refreshes the name otherwise; throws FORBIDDEN if deleted. */
+  ensure(identity: ChatIdentity, client?: DbClient): Promise<UserRow>;
+  /** The user, or null when unknown or deleted. */
+  get(id: string, client?: DbClient): Promise<UserRow | null>;
+}
+
+const PLATFORMS: readonly Platform[] = ["slack", "discord", "local", "cli"];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function createUsers(db: Db): Users {
+  return {
+    async ensure(identity, client) {
+      const { platform, teamId = "", userId } = identity;
+      // Ids come from the platform SDK, so a bad one is a bug in the caller, not user input.
+      if (!PLATFORMS.includes(platform)) throw new Error(`unknown platform: ${platform}`);
+      if (userId.length === 0 || userId.length > 64 || teamId.length > 64) {
+        throw new Error("platform user id must be 1–64 chars and team id at most 64");
+      }
+      // Display names are user-controlled: no control characters, and at most the column's size.
+      const name = identity.name?.replace(/[\x00-\x1F\x7F-\x9F]/g, "").trim().slice(0, 255) || null;
+      // One statement, so concurrent first messages from the same person create one row. The
+      // no-op update on conflict makes RETURNING yield the existing row; a deleted row is not
+      // updated, so it yields nothing.
+      const { rows } = await (client ?? db).query<UserRow>(
+        `INSERT INTO users (platform, platform_team_id, platform_user_id, name)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (platform, platform_team_id, platform_user_id) DO UPDATE
+           SET name = COALESCE(EXCLUDED.name, users.name),
+               updated_at = CASE WHEN EXCLUDED.name IS DISTINCT FROM users.name AND EXCLUDED.name IS NOT NULL
+                                 THEN NOW() ELSE users.updated_at END
+           WHERE users.deleted_at IS NULL
+         RETURNING *`,
+        [platform, teamId, userId, name],
+      );
+      const row = rows[0];
+      if (!row) {
+        throw new UserFacingError(
+          "FORBIDDEN",
+          "This account has been deleted, so I can't make videos for it. Ask your workspace admin if that's a mistake.",
+        );
+      }
+      return row;
+    },
+
+    async get(id, client) {
+      if (!UUID.test(id)) return null; // Postgres would raise on a malformed uuid
+      const { rows } = await (client ?? db).query<UserRow>(
+        `SELECT * FROM users WHERE id = $1 AND deleted_at IS NULL`,
+        [id],
+      );
+      return rows[0] ?? null;
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The Artistic Director (spec §1–2): Flux through fal's queue. `styleReference` is a Flux-dev
+ * img2img of the upload (spec §2 stage 2); `preview` is a Flux-schnell frame per scene. Outputs
+ * are downloaded at once because fal CDN URLs expire; only bytes leave this adapter.
+ */
+import type { FalClient } from "@fal-ai/client";
+import type { Illustrator, Media, PreviewInput, StyleReferenceInput } from "./ports.js";
+import { ProviderError, anySignal, attemptSignal } from "./resilience.js";
+import { createDownloader, falError, resultFile, runFalQueue, uploadMedia, type Download } from "./fal.js";
+
+const PROVIDER = "FLUX";
+
+export interface FalIllustratorOptions {
+  client: FalClient;
+  /** Text-to-image by default. An image-to-image model also receives the style reference. */
+  previewModel?: string;
+  styleModel?: string;
+  /** Defaults to a plain fetch of the CDN URL. */
+  download?: Download;
+  /** Deadline of one call: upload + queue + download. Default 20 s (spec §6.2 Flux). */
+  deadlineMs?: number;
+  pollIntervalMs?: number;
+  /** img2img strength of a preview when previewModel takes an image (high: the scene may move far). */
+  previewStrength?: number;
+}
+
+export function createFalIllustrator(options: FalIllustratorOptions): Illustrator {
+  const {
+    client,
+    previewModel = "fal-ai/flux/schnell",
+    styleModel = "fal-ai/flux/dev/image-to-image",
+    deadlineMs = 20_000,
+    pollIntervalMs = 500,
+    previewStrength = 0.85,
+  } = options;
+  const download = options.download ?? createDownloader();
+  // fal-ai/flux/schnell is text-only: the brand reaches it through the prompt and the seed. An
+  // img2img or redux preview model gets the style reference as image_url as well.
+  const previewTakesImage = /image-to-image|redux/.test(previewModel);
+
+  async function generate(model: string, buildInput: (signal: AbortSignal) => Promise<Record<string, unknown>>): Promise<Media> {
+    const deadline = AbortSignal.timeout(deadlineMs);
+    const outer = attemptSignal();
+    const signal = anySignal(deadline, outer);
+    try {
+      const input = await buildInput(signal);
+      const data = await runFalQueue(client, model, input, { pollIntervalMs, signal });
+      const file = resultFile(data, "images");
+      if (!file) throw new ProviderError({ provider: PROVIDER, code: "PREVIEW_FAILED", message: `${model} returned no image`, retryable: true });
+      const media = await download(file.url, signal);
+      return { data: media.data, contentType: media.contentType.startsWith("image/") ? media.contentType : (file.contentType ?? "image/jpeg") };
+    } catch (err) {
+      throw falError(err, { provider: PROVIDER, kind: "preview", deadline, callerSignals: [outer] });
+    }
+  }
+
+  return {
+    styleReference(input: StyleReferenceInput) {
+      return generate(styleModel, async () => ({
+        prompt: input.prompt,
+        image_url: await uploadMedia(client, input.image),
+        strength: input.strength,
+        seed: input.seed,
+        num_images: 1,
+        output_format: "png",
+        enable_safety_checker: true,
+      }));
+    },
+
+    preview(input: PreviewInput) {
+      return generate(previewModel, async () => ({
+        prompt: input.prompt,
+        image_size: "landscape_16_9",
+        seed: input.seed,
+        num_images: 1,
+        output_format: "jpeg",
+        enable_safety_checker: true,
+        ...(previewTakesImage
+          ? { image_url: await uploadMedia(client, input.styleReference), strength: previewStrength }
+          : { num_inference_steps: 4 }), // schnell's default; sub-4 s previews (spec §1)
+      }));
+    },
+  };
+}

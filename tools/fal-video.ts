@@ -1,0 +1,145 @@
+/**
+ * The production engines (spec §1 routing table) through fal's queue. `submit` returns fal's
+ * request id at once; `collect` polls for it, so the runner can store the id before waiting and a
+ * restarted process collects the same request instead of paying for a new one.
+ *
+ * GEMINI_PRO routes to Google's Veo 3.1 through fal, not through Vertex: one queue protocol, one
+ * bill, and the same restart-safe request ids as Kling and Luma (providers.md §1.6).
+ */
+import type { FalClient } from "@fal-ai/client";
+import type { ClipRequest, Media, ProductionEngine, VideoEngine } from "./ports.js";
+import { ProviderError, anySignal, attemptSignal } from "./resilience.js";
+import { awaitFalResult, createDownloader, falError, resultFile, uploadMedia, type Download } from "./fal.js";
+
+export const KLING_MODEL = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video";
+export const LUMA_MODEL = "fal-ai/luma-dream-machine/ray-2/image-to-video";
+export const VEO_MODEL = "fal-ai/veo3.1/first-last-frame-to-video";
+
+export const DEFAULT_VIDEO_MODELS: Record<ProductionEngine, string> = {
+  KLING: KLING_MODEL,
+  LUMA: LUMA_MODEL,
+  GEMINI_PRO: VEO_MODEL,
+};
+
+export interface FalVideoEngineOptions {
+  client: FalClient;
+  engine: ProductionEngine;
+  /** Defaults to DEFAULT_VIDEO_MODELS[engine]. Input field names follow the engine (see buildEngineInput). */
+  model?: string;
+  /** fal calls it when the request completes (verification is not part of this adapter). */
+  webhookUrl?: string;
+  pollIntervalMs: number;
+  /** Deadline of one `collect`, from its first poll to the downloaded MP4. */
+  deadlineMs: number;
+  /** Deadline of one `submit` (uploads + POST). Default 30 s. */
+  submitDeadlineMs?: number;
+  download?: Download;
+}
+
+function nearest(allowed: readonly number[], seconds: number): number {
+  // Ties go to the longer clip: trimming in the edit is free, padding is not.
+  return allowed.reduce((best, v) => (Math.abs(v - seconds) < Math.abs(best - seconds) || (Math.abs(v - seconds) === Math.abs(best - seconds) && v > best) ? v : best));
+}
+
+/** The request in each model's own field names (they differ per engine, and per model version). */
+export function buildEngineInput(engine: ProductionEngine, frames: { start: string; end?: string }, request: ClipRequest): Record<string, unknown> {
+  switch (engine) {
+    case "KLING": // v2.5-turbo; v2.6 and v3 use start_image_url/end_image_url and add audio
+      return {
+        prompt: request.prompt,
+        image_url: frames.start,
+        ...(frames.end ? { tail_image_url: frames.end } : {}),
+        duration: String(nearest([5, 10], request.durationS)),
+        negative_prompt: "blur, distort, and low quality",
+        cfg_scale: 0.5,
+      };
+    case "LUMA": // ray-2
+      return {
+        prompt: request.prompt,
+        image_url: frames.start,
+        ...(frames.end ? { end_image_url: frames.end } : {}),
+        aspect_ratio: "16:9",
+        duration: `${nearest([5, 9], request.durationS)}s`,
+        resolution: "720p",
+        loop: false,
+      };
+    case "GEMINI_PRO": // Veo 3.1 first-last-frame: the last frame is required, so without an end
+      // frame the clip returns to its first frame (configure fal-ai/veo3.1/image-to-video otherwise).
+      return {
+        prompt: request.prompt,
+        first_frame_url: frames.start,
+        last_frame_url: frames.end ?? frames.start,
+        duration: `${nearest([4, 6, 8], request.durationS)}s`,
+        resolution: "720p",
+        aspect_ratio: "auto",
+        // We lay our own soundtrack over the video, and audio costs extra.
+        generate_audio: false,
+      };
+  }
+}
+
+/** Keeps in-flight and recent submits by idempotency key, so a retried submit reuses the request. */
+const IDEMPOTENCY_MEMORY = 500;
+
+export function createFalVideoEngine(options: FalVideoEngineOptions): VideoEngine {
+  const { client, engine, webhookUrl, pollIntervalMs, deadlineMs } = options;
+  const model = options.model ?? DEFAULT_VIDEO_MODELS[engine];
+  const submitDeadlineMs = options.submitDeadlineMs ?? 30_000;
+  const download = options.download ?? createDownloader();
+  const submitted = new Map<string, Promise<{ requestId: string }>>();
+
+  async function submitOnce(request: ClipRequest): Promise<{ requestId: string }> {
+    const deadline = AbortSignal.timeout(submitDeadlineMs);
+    const outer = attemptSignal();
+    const signal = anySignal(deadline, outer);
+    try {
+      const [start, end] = await Promise.all([
+        uploadMedia(client, request.startFrame),
+        request.endFrame ? uploadMedia(client, request.endFrame) : Promise.resolve(undefined),
+      ]);
+      const input = buildEngineInput(engine, { start, end }, request);
+      const queued = await client.queue.submit(model, { input, abortSignal: signal, ...(webhookUrl ? { webhookUrl } : {}) });
+      return { requestId: queued.request_id };
+    } catch (err) {
+      throw falError(err, { provider: engine, kind: "production", deadline, callerSignals: [outer] });
+    }
+  }
+
+  return {
+    engine,
+    model,
+
+    submit(request, idempotencyKey) {
+      // Within this process a retry (ours or the runner's) after a lost answer must not pay twice:
+      // the same key gets the same request. Across restarts the runner's stored request id does it.
+      const known = submitted.get(idempotencyKey);
+      if (known) return known;
+      const pending = submitOnce(request);
+      submitted.set(idempotencyKey, pending);
+      const forget = () => {
+        if (submitted.get(idempotencyKey) === pending) submitted.delete(idempotencyKey);
+      };
+      pending.catch(forget);
+      // An attempt the resilience layer gave up on is forgotten at once (abort listeners run before
+      // any promise reaction), so its retry submits afresh instead of reusing the dead promise.
+      attemptSignal()?.addEventListener("abort", forget, { once: true });
+      if (submitted.size > IDEMPOTENCY_MEMORY) submitted.delete(submitted.keys().next().value as string);
+      return pending;
+    },
+
+    async collect(requestId: string, signal?: AbortSignal): Promise<Media> {
+      const deadline = AbortSignal.timeout(deadlineMs);
+      const outer = attemptSignal();
+      const combined = anySignal(deadline, signal, outer);
+      try {
+        const data = await awaitFalResult(client, model, requestId, { pollIntervalMs, signal: combined });
+        const file = resultFile(data, "video");
+        if (!file) throw new ProviderError({ provider: engine, code: "PRODUCTION_FAILED", message: `${model} returned no video for ${requestId}` });
+        const media = await download(file.url, combined);
+        return { data: media.data, contentType: media.contentType.startsWith("video/") ? media.contentType : (file.contentType ?? "video/mp4") };
+      } catch (err) {
+        throw falError(err, { provider: engine, kind: "production", deadline, callerSignals: [signal, outer] });
+      }
+    },
+  };
+}
