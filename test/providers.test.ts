@@ -337,14 +337,18 @@ describe("fal video engines (@fal-ai/client → stand-in)", () => {
   });
 
   it("maps Luma and Veo to their own field names", async () => {
-    await videoEngine("LUMA").submit({ ...clip, durationS: 10 }, "luma-1");
+    const webhookUrl = "https://bot.example.invalid/webhooks/fal?job=1";
+    const luma = createFalVideoEngine({ client: falClient(), engine: "LUMA", webhookUrl, download: download(), pollIntervalMs: 10, deadlineMs: 5_000 });
+    await luma.submit({ ...clip, durationS: 10 }, "luma-1");
     await videoEngine("GEMINI_PRO").submit({ startFrame: png, prompt: "Logo reveal", durationS: 5 }, "veo-1");
     expect(fal.submissions).toHaveLength(2);
-    const [luma, veo] = fal.submissions;
-    expect(luma.model).toBe(LUMA_MODEL);
-    expect(luma.input).toMatchObject({ duration: "9s", resolution: "720p", aspect_ratio: "16:9" });
-    expect(luma.input.end_image_url).toBeTruthy();
-    expect(luma.input).not.toHaveProperty("tail_image_url");
+    const [lumaSub, veo] = fal.submissions;
+    expect(lumaSub.webhookUrl).toBe(webhookUrl); // sent as ?fal_webhook=
+    expect(veo.webhookUrl).toBeUndefined();
+    expect(lumaSub.model).toBe(LUMA_MODEL);
+    expect(lumaSub.input).toMatchObject({ duration: "9s", resolution: "720p", aspect_ratio: "16:9" });
+    expect(lumaSub.input.end_image_url).toBeTruthy();
+    expect(lumaSub.input).not.toHaveProperty("tail_image_url");
     expect(veo.model).toBe(VEO_MODEL);
     expect(veo.input).toMatchObject({ duration: "6s", generate_audio: false });
     expect(veo.input.first_frame_url).toBeTruthy();

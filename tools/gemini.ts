@@ -24,6 +24,8 @@ export interface GeminiAnalystOptions {
 }
 
 const score = (what: string) => z.number().min(0).max(1).describe(what);
+// Wire schemas stay inside the documented OpenAPI subset of Gemini's responseSchema (no string
+// lengths or patterns); emptiness and colour syntax are checked after parsing.
 
 /** What Gemini must return for an analysis (snake_case, as in the spec). */
 export const BrandAnalysisSchema = z.object({
@@ -31,17 +33,17 @@ export const BrandAnalysisSchema = z.object({
   vibe_score: score("0..1: how much it is about mood and aesthetic motion rather than mechanics"),
   logic_score: score("0..1: how much it depends on legible text, logos, UI or step-by-step logic"),
   integrity_score: score("0..1: is this a genuine, safe brand asset; below 0.4 means unsafe, deceptive or not a brand image"),
-  brand_essence_prompt: z.string().min(1).describe("1-3 sentences that distil the brand for image and video prompts: subject, materials, palette, mood; no text overlays"),
+  brand_essence_prompt: z.string().describe("1-3 sentences that distil the brand for image and video prompts: subject, materials, palette, mood; no text overlays"),
   color_palette: z.array(z.string()).min(1).max(8).describe("3-6 dominant colours as #rrggbb"),
   invariant_elements: z.array(z.string()).describe("visual anchors that must persist in every scene (product shape, logo placement, key colours)"),
-  subject: z.string().min(1).describe("the main subject in a few words"),
-  mood: z.string().min(1).describe("the mood in a few words"),
+  subject: z.string().describe("the main subject in a few words"),
+  mood: z.string().describe("the mood in a few words"),
   integrity_notes: z.string().describe("why the integrity score is what it is"),
 });
 
 export const SceneEditSchema = z.object({
-  cinematography_prompt: z.string().min(1).describe("the full replacement prompt for the scene, not a diff"),
-  reply: z.string().min(1).describe("one or two friendly sentences to the user saying what changed"),
+  cinematography_prompt: z.string().describe("the full replacement prompt for the scene, not a diff"),
+  reply: z.string().describe("one or two friendly sentences to the user saying what changed"),
 });
 
 const ANALYSIS_PROMPT = `You are the Strategist of a brand video studio. Analyse the brand image and return JSON.
@@ -142,6 +144,11 @@ function validate<T>(schema: z.ZodType<T>, raw: unknown): T {
   throw new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message: problem, retryable: true });
 }
 
+function requireText(fields: Record<string, string>) {
+  const empty = Object.entries(fields).filter(([, v]) => !v.trim()).map(([k]) => k);
+  if (empty.length) throw new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message: `empty ${empty.join(", ")}`, retryable: true });
+}
+
 export function createGeminiAnalyst(options: GeminiAnalystOptions): Analyst {
   const { apiKey } = options;
   const model = options.model.replace(/^models\//, "");
@@ -182,6 +189,7 @@ export function createGeminiAnalyst(options: GeminiAnalystOptions): Analyst {
       // Parsed once by the SDK; parsed again here because the SDK's parser is only as strict as
       // the wire schema, and the port's type must hold whatever the model sent.
       const a = validate(BrandAnalysisSchema, raw);
+      requireText({ brand_essence_prompt: a.brand_essence_prompt, subject: a.subject, mood: a.mood });
       const colorPalette = a.color_palette.map(toHex).filter((c): c is string => c !== undefined);
       if (colorPalette.length === 0) {
         throw new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message: "no #rrggbb colour in color_palette", retryable: true });
@@ -204,6 +212,7 @@ export function createGeminiAnalyst(options: GeminiAnalystOptions): Analyst {
     async editScene(payload: YellowContextPayload): Promise<SceneEdit> {
       const raw = await invoke(editModel, [new SystemMessage(EDIT_PROMPT), new HumanMessage(JSON.stringify(payload))]);
       const edit = validate(SceneEditSchema, raw);
+      requireText({ cinematography_prompt: edit.cinematography_prompt, reply: edit.reply });
       return { cinematographyPrompt: edit.cinematography_prompt.trim(), reply: edit.reply.trim() };
     },
   };
