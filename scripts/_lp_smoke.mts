@@ -1,0 +1,26 @@
+import sharp from "sharp";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp } from "../bot/app.js";
+import { loadConfig } from "../bot/config.js";
+const t0 = Date.now();
+const dir = mkdtempSync(join(tmpdir(), "lp-"));
+const app = await createApp(loadConfig({ DATA_DIR: dir, LOG_LEVEL: "silent", SCENE_DURATION_S: "1" }));
+console.log("app", Date.now() - t0);
+const w = 320, h = 240; const px = Buffer.alloc(w*h*3);
+for (let y=0;y<h;y++) for (let x=0;x<w;x++){const i=(y*w+x)*3; px[i]=x*255/w; px[i+1]=y*255/h; px[i+2]=(x+y)%256;}
+const png = await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+const actor = { platform: "local" as const, userId: "u1", name: "Tester" };
+app.runner.on((e) => console.log(Date.now()-t0, e.type, e.type === "error" ? e.message : e.view.stage, e.type === "scene" ? `${e.card.index} v${e.card.versionNo} ${e.card.status} ${e.card.awaiting} ${e.card.previewKey}` : e.type!=='error' ? e.view.statusLine : ""));
+const { jobId } = await app.runner.start({ actor, file: { bytes: png, filename: "x.png", declaredType: "image/png" } });
+const wait = async (pred: (v: any) => boolean) => { for (;;) { const v = await app.runner.view(jobId); if (v && pred(v)) return v; await new Promise(r => setTimeout(r, 100)); } };
+let v = await wait((v) => v.scenes.length === 3 && v.scenes.every((s: any) => s.awaiting === "review"));
+console.log(JSON.stringify(v, null, 1));
+console.log(await app.runner.decide({ jobId, sceneIndex: 1, versionNo: v.scenes[1].versionNo, decision: "RED", actor }));
+console.log(await app.runner.decide({ jobId, sceneIndex: 1, versionNo: v.scenes[1].versionNo, decision: "RED", actor: { platform: "local", userId: "u2" } }));
+v = await wait((v) => v.scenes[1].awaiting === "review" && v.scenes[1].versionNo > 1);
+console.log(await app.runner.approveAll(jobId, actor));
+v = await wait((v) => ["done", "failed"].includes(v.stage));
+console.log(JSON.stringify(v, null, 1), Date.now() - t0);
+await app.close();
