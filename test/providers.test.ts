@@ -159,6 +159,15 @@ describe("Gemini analyst (@langchain/google-genai → stand-in)", () => {
     expect(gemini.requests).toHaveLength(3); // 500, malformed, valid
   });
 
+  it("a hanging generateContent hits the analyst's deadline", async () => {
+    gemini.hangNext();
+    const started = Date.now();
+    const slow = createGeminiAnalyst({ apiKey: GEMINI_KEY, model: "gemini-2.5-flash", baseUrl: gemini.url, deadlineMs: 200 });
+    await expect(slow.analyzeBrand(png)).rejects.toMatchObject({ provider: "GEMINI", code: "TIMEOUT", retryable: true });
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(gemini.requests).toHaveLength(1);
+  });
+
   it("refuses model names the SDK cannot send images to, without echoing the key", () => {
     expect(() => createGeminiAnalyst({ apiKey: GEMINI_KEY, model: "gemini-flash-latest", baseUrl: gemini.url })).toThrow(/gemini-2\.x or gemini-3\.x/);
     expect(() => createGeminiAnalyst({ apiKey: GEMINI_KEY, model: "gemini-3-pro-preview", baseUrl: gemini.url })).not.toThrow();

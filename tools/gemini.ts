@@ -79,7 +79,9 @@ interface GoogleErrorDetail {
   reason?: unknown;
 }
 
-function geminiError(err: unknown, apiKey: string, deadline: AbortSignal): unknown {
+type Task = "analysis" | "edit";
+
+function geminiError(err: unknown, apiKey: string, deadline: AbortSignal, task: Task): unknown {
   if (err instanceof ProviderError) return err;
   const e = err as { name?: string; message?: string; status?: number; errorDetails?: GoogleErrorDetail[]; blockReason?: string; finishReason?: string };
   const message = redactSecrets(`${e?.name ?? "Error"}: ${e?.message ?? String(err)}`, [apiKey]);
@@ -127,7 +129,10 @@ function geminiError(err: unknown, apiKey: string, deadline: AbortSignal): unkno
   }
   // 5xx and connection errors may work next time; a bug in our code (a plain TypeError) won't.
   const retryable = status !== undefined || /fetch failed|network|ECONN|socket/i.test(message) || classifyError(err).retryable;
-  return new ProviderError({ provider: PROVIDER, code: "ANALYSIS_FAILED", message, status, retryable, cause: err });
+  return new ProviderError({
+    provider: PROVIDER, code: "ANALYSIS_FAILED", message, status, retryable, cause: err,
+    ...(task === "edit" ? { userMessage: "Editing the scene failed. Please try again." } : {}),
+  });
 }
 
 function toHex(colour: string): string | undefined {
@@ -166,18 +171,18 @@ export function createGeminiAnalyst(options: GeminiAnalystOptions): Analyst {
   const analysisModel = chat.withStructuredOutput(BrandAnalysisSchema, { name: "brand_analysis" });
   const editModel = chat.withStructuredOutput(SceneEditSchema, { name: "scene_edit" });
 
-  async function invoke<T>(runnable: { invoke(input: BaseMessage[], config?: { signal?: AbortSignal }): Promise<T> }, messages: BaseMessage[]): Promise<T> {
+  async function invoke<T>(task: Task, runnable: { invoke(input: BaseMessage[], config?: { signal?: AbortSignal }): Promise<T> }, messages: BaseMessage[]): Promise<T> {
     const deadline = AbortSignal.timeout(deadlineMs);
     try {
       return await runnable.invoke(messages, { signal: anySignal(deadline, attemptSignal()) });
     } catch (err) {
-      throw geminiError(err, apiKey, deadline);
+      throw geminiError(err, apiKey, deadline, task);
     }
   }
 
   return {
     async analyzeBrand(image: Media): Promise<BrandAnalysis> {
-      const raw = await invoke(analysisModel, [
+      const raw = await invoke("analysis", analysisModel, [
         new SystemMessage(ANALYSIS_PROMPT),
         new HumanMessage({
           content: [
@@ -210,7 +215,7 @@ export function createGeminiAnalyst(options: GeminiAnalystOptions): Analyst {
     },
 
     async editScene(payload: YellowContextPayload): Promise<SceneEdit> {
-      const raw = await invoke(editModel, [new SystemMessage(EDIT_PROMPT), new HumanMessage(JSON.stringify(payload))]);
+      const raw = await invoke("edit", editModel, [new SystemMessage(EDIT_PROMPT), new HumanMessage(JSON.stringify(payload))]);
       const edit = validate(SceneEditSchema, raw);
       requireText({ cinematography_prompt: edit.cinematography_prompt, reply: edit.reply });
       return { cinematographyPrompt: edit.cinematography_prompt.trim(), reply: edit.reply.trim() };

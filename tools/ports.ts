@@ -202,3 +202,90 @@ export interface Tools {
   editor: Editor;
   blobs: Blobs;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Song route (music-video spec): analysis of the MP3, shot audit, rulebook, images, final render.
+// ---------------------------------------------------------------------------------------------
+
+/** A shot of the song: a time range that, with its siblings, covers the song without gaps. */
+export interface SongShot {
+  startMs: number;
+  endMs: number;
+  /** Lyrics sung during the shot ("" when instrumental or unknown). */
+  lyricsSnippet: string;
+  /** What the shot shows, before the prompt policy adds its mandatory terms. */
+  description: string;
+}
+
+export interface SongScene {
+  title: string;
+  shots: SongShot[];
+}
+
+export interface SongAnalysis {
+  durationMs: number;
+  bpm: number | null;
+  /** Detected beats (ms), used to snap shot boundaries. */
+  beatsMs: number[];
+  /** Section changes (verse/chorus/…), when the signal shows them. */
+  sections: Array<{ startMs: number; endMs: number; label: string }>;
+  scenes: SongScene[];
+  lyrics: string | null;
+  offline: boolean;
+}
+
+export interface SongAnalysisInput {
+  audio: Media;
+  /** Shots longer than this are split (video engines make 5–10 s clips). */
+  maxShotMs: number;
+  minShotMs: number;
+}
+
+/** Result of the VALIDATION state: does a drafted shot prompt honour constraints and rules? */
+export interface ShotAudit {
+  ok: boolean;
+  violations: string[];
+}
+
+export interface SongAnalyst {
+  analyzeSong(input: SongAnalysisInput): Promise<SongAnalysis>;
+  auditShot(input: { prompt: string; requiredTerms: string[]; rules: string[] }): Promise<ShotAudit>;
+  /** Turns a rejection into one short, reusable rule (the active rulebook). */
+  analyzeFailure(input: { prompt: string; feedback: string; image: Media | null }): Promise<{ rule: string }>;
+  /** A mask (white = change) of the region the instruction talks about, same size as the image. */
+  maskFor(input: { image: Media; instruction: string }): Promise<Media>;
+}
+
+export interface Embedder {
+  readonly model: string;
+  readonly dimensions: number;
+  embed(texts: string[]): Promise<number[][]>;
+}
+
+export interface ShotImageInput {
+  prompt: string;
+  /** The project's character LoRA: the only way the character may be drawn. */
+  loraId: string;
+  /** Earlier approved shots, for continuity (FLUX.2 multi-reference). */
+  references: Media[];
+  seed: number;
+}
+
+export interface SongIllustrator {
+  shotImage(input: ShotImageInput): Promise<Media>;
+  inpaint(input: { image: Media; mask: Media; prompt: string; seed: number }): Promise<Media>;
+}
+
+export interface SongRenderInput {
+  /** One clip per shot, in order. */
+  clips: Media[];
+  /** Each shot's exact duration; clips are cut to it. */
+  durationsMs: number[];
+  /** The original MP3, muxed as the soundtrack. */
+  audio: Media;
+}
+
+export interface SongEditor {
+  /** Cuts, concatenates and muxes in one pass, or copies streams when clips already fit. */
+  renderSong(input: SongRenderInput): Promise<{ media: Media; mode: "copy" | "reencode" }>;
+}

@@ -481,7 +481,8 @@ export function createResilience(options: ResilienceOptions): Resilience {
       // strictly above errorThresholdPercentage. With volumeThreshold = 5 and 50 %, a provider that
       // fails every call opens on exactly the 5th failure within 120 s (5/5 = 100 %), while a busy
       // provider with a few sporadic failures among many successes stays closed. Client errors are
-      // filtered out and count as successes (the provider answered), per opossum's errorFilter.
+      // filtered out and count as successes (the provider answered), per opossum's errorFilter; so a
+      // client error during HALF_OPEN closes the breaker, which is right: the provider is up.
       volumeThreshold: b.failureThreshold,
       errorThresholdPercentage: 50,
       errorFilter: (err: unknown) => classifyError(err).client,
