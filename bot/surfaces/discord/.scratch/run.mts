@@ -8,7 +8,7 @@ const dir = mkdtempSync(join(tmpdir(), "exp-"));
 const t0 = Date.now();
 const app = await createApp(loadConfig({ DATA_DIR: dir, LOG_LEVEL: "silent", SCENE_DURATION_S: "1" }));
 console.log("app", Date.now() - t0);
-const w = 64, h = 48; const px = Buffer.alloc(w*h*3); for (let i=0;i<px.length;i++) px[i]=(i*7919)%251;
+const w = 320, h = 256; const px = Buffer.alloc(w*h*3); for (let y=0;y<h;y++) for (let x=0;x<w;x++){const i=(y*w+x)*3; const blk=((x>>5)+(y>>5))%3; px[i]=blk===0?220:(x*7)%256; px[i+1]=blk===1?180:(y*5)%256; px[i+2]=blk===2?60:((x+y)*3)%256;}
 const png = await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
 app.runner.on((e) => {
   const v = e.type === "error" ? e.view : e.view;

@@ -1,0 +1,360 @@
+// @ts-check
+// The local chat page: renders the server's job view and turns clicks into API calls.
+// Every piece of text from the user or a model goes through textContent, never innerHTML.
+
+const settings = JSON.parse(document.getElementById("settings")?.textContent ?? "{}");
+const LABELS = settings.labels ?? { GREEN: "🟢 Approve", YELLOW: "🟡 Edit", RED: "🔴 Re-roll" };
+const DONE_VERB = { GREEN: "🟢 Approved", YELLOW: "🟡 Edit requested", RED: "🔴 Re-roll requested" };
+const STAGES = {
+  analyzing: "Analysing", styling: "Styling", directing: "Directing", reviewing: "Reviewing", assembling: "Assembling",
+  done: "Done", flagged: "Flagged", failed: "Failed", cancelled: "Cancelled",
+};
+const SCENE_STATUS = {
+  scripting: "Writing", preview_generation: "Drawing preview…", review: "Waiting for review",
+  rendering: "Rendering video…", completed: "Clip ready", failed: "Failed",
+};
+const TERMINAL = ["done", "flagged", "failed", "cancelled"];
+
+/** @param {string} id */
+const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
+
+const ui = {
+  input: /** @type {HTMLInputElement} */ (byTestId("file-input")),
+  drop: byTestId("drop-zone"),
+  dropTitle: byTestId("drop-title"),
+  job: byTestId("job"),
+  stage: byTestId("stage"),
+  statusLine: byTestId("status-line"),
+  progress: byTestId("progress"),
+  credits: byTestId("credits"),
+  engine: byTestId("engine"),
+  jobError: byTestId("job-error"),
+  approveAll: /** @type {HTMLButtonElement} */ (byTestId("approve-all")),
+  cancel: /** @type {HTMLButtonElement} */ (byTestId("cancel")),
+  carousel: byTestId("carousel"),
+  final: byTestId("final"),
+  video: /** @type {HTMLVideoElement} */ (byTestId("final-video")),
+  download: /** @type {HTMLAnchorElement} */ (byTestId("download")),
+  dialog: /** @type {HTMLDialogElement} */ (byTestId("edit-dialog")),
+  editTitle: byTestId("edit-title"),
+  editCurrent: byTestId("edit-current"),
+  editNote: /** @type {HTMLTextAreaElement} */ (byTestId("edit-note")),
+  editCount: byTestId("edit-count"),
+  editCancel: byTestId("edit-cancel"),
+  toasts: byTestId("toasts"),
+};
+
+/** @type {string | null} */
+let jobId = null;
+/** @type {any} */
+let view = null;
+/** @type {EventSource | null} */
+let source = null;
+/** Scene id → version a decision was sent for: its buttons stay off until the card moves on. */
+const sent = new Map();
+let jobActionInFlight = false;
+/** @type {Map<string, ReturnType<typeof buildCard>>} */
+const cards = new Map();
+/** @type {any} */
+let editing = null;
+
+// ------------------------------------------------------------------------------------------
+// Small DOM helpers
+// ------------------------------------------------------------------------------------------
+
+/**
+ * @param {string} tag
+ * @param {{ className?: string, testid?: string, text?: string }} [props]
+ * @param {Node[]} children
+ */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  if (props.className) node.className = props.className;
+  if (props.testid) node.dataset.testid = props.testid;
+  if (props.text !== undefined) node.textContent = props.text;
+  node.append(...children);
+  return node;
+}
+
+/** @param {string} message @param {"error" | "info"} [kind] */
+function toast(message, kind = "error") {
+  const node = el("div", { className: `toast ${kind}`, testid: "toast", text: message });
+  node.setAttribute("role", kind === "error" ? "alert" : "status");
+  ui.toasts.append(node);
+  setTimeout(() => node.remove(), kind === "error" ? 8000 : 4000);
+}
+
+/** @param {string} path @param {RequestInit} [init] */
+async function api(path, init = {}) {
+  let response;
+  try {
+    response = await fetch(path, { credentials: "same-origin", ...init });
+  } catch {
+    return { ok: false, status: 0, body: { error: "I can't reach the bot. Is it still running?" } };
+  }
+  const body = await response.json().catch(() => ({}));
+  return { ok: response.ok, status: response.status, body };
+}
+
+/** @param {string} path @param {unknown} payload */
+const postJson = (path, payload) =>
+  api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
+
+/** @param {{ body: any }} r */
+const messageOf = (r) => r.body?.message ?? r.body?.error ?? "Something went wrong.";
+
+// ------------------------------------------------------------------------------------------
+// Upload
+// ------------------------------------------------------------------------------------------
+
+/** @param {File} file */
+async function upload(file) {
+  if (file.size > settings.maxUploadBytes) {
+    const mb = (file.size / (1024 * 1024)).toFixed(1);
+    toast(`That file is ${mb} MB, over the 10 MB limit. Export a smaller version (e.g. a JPEG at 80% quality) and send it again.`);
+    return;
+  }
+  ui.drop.classList.add("busy");
+  ui.dropTitle.textContent = `Uploading ${file.name}…`;
+  const r = await api("/api/jobs", {
+    method: "POST",
+    headers: { "x-filename": encodeURIComponent(file.name), "content-type": file.type || "application/octet-stream" },
+    body: file,
+  });
+  ui.drop.classList.remove("busy");
+  ui.dropTitle.textContent = "Drop another image to start a new video";
+  ui.input.value = "";
+  if (!r.ok) {
+    toast(messageOf(r));
+    return;
+  }
+  openJob(r.body.jobId);
+}
+
+ui.input.addEventListener("change", () => {
+  const file = ui.input.files?.[0];
+  if (file) void upload(file);
+});
+for (const type of ["dragenter", "dragover"]) {
+  ui.drop.addEventListener(type, (e) => {
+    e.preventDefault();
+    ui.drop.classList.add("over");
+  });
+}
+ui.drop.addEventListener("dragleave", () => ui.drop.classList.remove("over"));
+ui.drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  ui.drop.classList.remove("over");
+  const file = /** @type {DragEvent} */ (e).dataTransfer?.files?.[0];
+  if (file) void upload(file);
+});
+
+// ------------------------------------------------------------------------------------------
+// The job: fetch, then follow its events
+// ------------------------------------------------------------------------------------------
+
+/** @param {string} id */
+async function openJob(id) {
+  source?.close();
+  source = null;
+  jobId = id;
+  view = null;
+  sent.clear();
+  cards.clear();
+  ui.carousel.replaceChildren();
+  ui.video.removeAttribute("src");
+  history.replaceState(null, "", `/?job=${encodeURIComponent(id)}`);
+  const r = await api(`/api/jobs/${encodeURIComponent(id)}`);
+  if (jobId !== id) return;
+  if (!r.ok) {
+    toast(messageOf(r));
+    return;
+  }
+  render(r.body);
+  if (TERMINAL.includes(r.body.stage)) return;
+  source = new EventSource(`/api/events?job=${encodeURIComponent(id)}`);
+  source.addEventListener("view", (e) => render(JSON.parse(/** @type {MessageEvent} */ (e).data)));
+  source.addEventListener("job-error", (e) => toast(JSON.parse(/** @type {MessageEvent} */ (e).data).message));
+}
+
+/** @param {any} next */
+function render(next) {
+  if (!next || next.jobId !== jobId) return;
+  view = next;
+  ui.job.hidden = false;
+  ui.job.dataset.stage = view.stage;
+  ui.stage.textContent = STAGES[view.stage] ?? view.stage;
+  ui.stage.dataset.stage = view.stage;
+  ui.statusLine.textContent = view.statusLine;
+  ui.progress.textContent = view.progress ?? "";
+  ui.credits.textContent = `Credits used: ${view.creditsUsed}`;
+  ui.engine.textContent = view.engine ? `Engine: ${view.engine}` : "";
+  ui.engine.title = view.routingReason ?? "";
+  ui.jobError.hidden = !view.error;
+  ui.jobError.textContent = view.error ?? "";
+
+  const reviewable = view.scenes.filter((/** @type {any} */ c) => c.awaiting === "review" && sent.get(c.sceneId) !== c.versionNo);
+  ui.approveAll.disabled = jobActionInFlight || reviewable.length === 0;
+  ui.cancel.disabled = jobActionInFlight || TERMINAL.includes(view.stage);
+
+  const order = [...view.scenes].sort((a, b) => a.index - b.index);
+  for (const card of order) {
+    let parts = cards.get(card.sceneId);
+    if (!parts) {
+      parts = buildCard();
+      cards.set(card.sceneId, parts);
+    }
+    ui.carousel.append(parts.root); // keeps DOM order = scene order without rebuilding cards
+    updateCard(parts, card);
+  }
+
+  ui.final.hidden = !(view.stage === "done" && view.finalVideoKey);
+  if (!ui.final.hidden) {
+    const src = `/blobs/${view.finalVideoKey}`;
+    if (ui.video.getAttribute("src") !== src) {
+      ui.video.src = src;
+      ui.download.href = src;
+      ui.download.download = `reelbot-${view.jobId.slice(0, 8)}.mp4`;
+    }
+  }
+  if (TERMINAL.includes(view.stage)) {
+    source?.close();
+    source = null;
+  }
+}
+
+function buildCard() {
+  const img = /** @type {HTMLImageElement} */ (el("img", { testid: "scene-preview" }));
+  img.loading = "lazy";
+  img.decoding = "async";
+  const frame = el("div", { className: "frame" }, img, el("div", { className: "placeholder", text: "Drawing preview…" }));
+  const title = el("span", { className: "scene-title", testid: "scene-title" });
+  const status = el("span", { className: "chip", testid: "scene-status" });
+  const excerpt = el("p", { className: "excerpt", testid: "scene-excerpt" });
+  const decided = el("p", { className: "decided muted", testid: "scene-decided" });
+  const error = el("p", { className: "card-error", testid: "scene-error" });
+  const green = /** @type {HTMLButtonElement} */ (el("button", { className: "btn green", testid: "btn-green", text: LABELS.GREEN }));
+  const yellow = /** @type {HTMLButtonElement} */ (el("button", { className: "btn grey", testid: "btn-yellow", text: LABELS.YELLOW }));
+  const red = /** @type {HTMLButtonElement} */ (el("button", { className: "btn red", testid: "btn-red", text: LABELS.RED }));
+  for (const b of [green, yellow, red]) b.type = "button";
+  const root = el(
+    "article",
+    { className: "card", testid: "scene-card" },
+    frame,
+    el("div", { className: "card-body" }, el("div", { className: "card-head" }, title, status), excerpt, decided, error),
+    el("div", { className: "buttons" }, green, yellow, red),
+  );
+  const parts = { root, img, title, status, excerpt, decided, error, green, yellow, red, card: /** @type {any} */ (null) };
+  green.addEventListener("click", () => void decide(parts.card, "GREEN"));
+  red.addEventListener("click", () => void decide(parts.card, "RED"));
+  yellow.addEventListener("click", () => openEdit(parts.card));
+  return parts;
+}
+
+/** @param {ReturnType<typeof buildCard>} parts @param {any} card */
+function updateCard(parts, card) {
+  parts.card = card;
+  const { root, img } = parts;
+  root.dataset.sceneIndex = String(card.index);
+  root.dataset.version = String(card.versionNo);
+  root.dataset.status = card.status;
+  root.dataset.light = card.trafficLight;
+  root.dataset.awaiting = card.awaiting ?? "";
+  if (card.previewKey && img.dataset.key !== card.previewKey) {
+    img.dataset.key = card.previewKey;
+    img.src = `/blobs/${card.previewKey}`;
+  }
+  img.alt = `Preview of scene ${card.index + 1}`;
+  root.classList.toggle("has-preview", Boolean(card.previewKey));
+  parts.title.textContent = `Scene ${card.index + 1}/${card.count}` + (card.timeRange ? ` · ${card.timeRange}` : "");
+  parts.status.textContent = SCENE_STATUS[card.status] ?? card.status;
+  parts.status.dataset.status = card.status;
+  parts.excerpt.textContent = card.scriptExcerpt;
+  parts.excerpt.title = card.scriptExcerpt;
+  parts.decided.textContent = card.lastDecision
+    ? `${DONE_VERB[card.lastDecision]}${card.decidedBy ? ` by ${card.decidedBy}` : ""}`
+    : "";
+  parts.error.textContent = card.errorMessage ?? "";
+  const off = card.awaiting !== "review" || sent.get(card.sceneId) === card.versionNo;
+  for (const b of [parts.green, parts.yellow, parts.red]) b.disabled = off;
+}
+
+function refreshButtons() {
+  if (view) render(view);
+}
+
+// ------------------------------------------------------------------------------------------
+// Decisions
+// ------------------------------------------------------------------------------------------
+
+/** @param {any} card @param {"GREEN" | "YELLOW" | "RED"} decision @param {string} [note] */
+async function decide(card, decision, note) {
+  if (!card || !jobId) return false;
+  sent.set(card.sceneId, card.versionNo);
+  refreshButtons();
+  const r = await postJson(`/api/jobs/${encodeURIComponent(jobId)}/decide`, {
+    sceneIndex: card.index, versionNo: card.versionNo, decision, ...(note ? { note } : {}),
+  });
+  if (!r.ok) {
+    // A refusal changed nothing: the buttons come back so the user can act on the message.
+    if (sent.get(card.sceneId) === card.versionNo) sent.delete(card.sceneId);
+    refreshButtons();
+    toast(messageOf(r));
+    return false;
+  }
+  toast(messageOf(r), "info");
+  return true;
+}
+
+/** @param {any} card */
+function openEdit(card) {
+  if (!card) return;
+  editing = card;
+  ui.editTitle.textContent = `🟡 Edit scene ${card.index + 1}/${card.count}`;
+  ui.editCurrent.textContent = card.scriptExcerpt;
+  ui.editNote.value = "";
+  ui.editNote.maxLength = settings.maxNoteChars ?? 500;
+  updateCount();
+  ui.dialog.showModal();
+  ui.editNote.focus();
+}
+
+function updateCount() {
+  ui.editCount.textContent = `${ui.editNote.value.length}/${ui.editNote.maxLength}`;
+}
+
+ui.editNote.addEventListener("input", () => {
+  ui.editNote.setCustomValidity("");
+  updateCount();
+});
+ui.editCancel.addEventListener("click", () => ui.dialog.close());
+ui.dialog.addEventListener("close", () => (editing = null));
+ui.dialog.querySelector("form")?.addEventListener("submit", (e) => {
+  const note = ui.editNote.value.trim();
+  if (!note) {
+    e.preventDefault();
+    ui.editNote.setCustomValidity("Tell me what to change.");
+    ui.editNote.reportValidity();
+    return;
+  }
+  const card = editing;
+  void decide(card, "YELLOW", note);
+});
+
+ui.approveAll.addEventListener("click", () => void jobAction("approve-all"));
+ui.cancel.addEventListener("click", () => void jobAction("cancel"));
+
+/** @param {"approve-all" | "cancel"} action */
+async function jobAction(action) {
+  if (!jobId) return;
+  jobActionInFlight = true;
+  refreshButtons();
+  const r = await postJson(`/api/jobs/${encodeURIComponent(jobId)}/${action}`, {});
+  jobActionInFlight = false;
+  refreshButtons();
+  toast(messageOf(r), r.ok ? "info" : "error");
+}
+
+// A reload (or a shared link) resumes the job in the address bar.
+const initial = new URLSearchParams(location.search).get("job");
+if (initial) void openJob(initial);
