@@ -71,6 +71,12 @@ export function createRunner(options: RunnerOptions) {
   });
   const snapshotOf = (jobId: string) => graph.getState({ configurable: { thread_id: jobId } });
 
+  /** Runs the graph, publishing the job's view after every step so surfaces show progress. */
+  async function advance(jobId: string, input: Parameters<typeof graph.stream>[0], signal: AbortSignal): Promise<void> {
+    const stream = await graph.stream(input, { ...configFor(jobId, signal), streamMode: "updates" });
+    for await (const _step of stream) await publish(jobId);
+  }
+
   const watcher = createRenderWatcher({ tools, store, logger, enqueued: (jobId) => kick(jobId) });
 
   function emit(event: JobEvent) {
@@ -144,7 +150,7 @@ export function createRunner(options: RunnerOptions) {
         }
         const snapshot = await snapshotOf(jobId);
         if (!snapshot.values || !(snapshot.values as { jobId?: string }).jobId) {
-          await graph.invoke({ jobId, kind: job.kind }, configFor(jobId, signal));
+          await advance(jobId, { jobId, kind: job.kind }, signal);
         } else {
           const pending = pendingInterrupts(snapshot);
           const queued = await store.decisions.queued(jobId);
@@ -153,10 +159,10 @@ export function createRunner(options: RunnerOptions) {
           if (live.length > 0) {
             // An id map, never a scalar: a scalar would be broadcast to every pending interrupt.
             const resume = Object.fromEntries(live.map((d) => [d.interruptId, d.value]));
-            await graph.invoke(new Command({ resume }), configFor(jobId, signal));
+            await advance(jobId, new Command({ resume }), signal);
             await store.decisions.mark(live.map((d) => d.id), "applied");
           } else if (hasUnfinishedWork(snapshot)) {
-            await graph.invoke(null, configFor(jobId, signal));
+            await advance(jobId, null, signal);
           } else {
             watcher.watch(jobId, pendingInterrupts(snapshot));
             await publish(jobId);

@@ -33,6 +33,7 @@ export interface LocalSurface {
 
 /** Largest upload read from the wire: the intake's limit plus slack, so a file just over it gets the intake's own message. */
 export const MAX_UPLOAD_BYTES = DEFAULT_IMAGE_LIMITS.maxBytes + 1024 * 1024;
+const INTAKE_MB = Math.round(DEFAULT_IMAGE_LIMITS.maxBytes / (1024 * 1024));
 const MAX_JSON_BYTES = 16 * 1024;
 const JOB_ID = "([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})";
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
@@ -227,7 +228,7 @@ export function createLocalSurface({ app, port, host = "127.0.0.1" }: LocalSurfa
   function fail(res: ServerResponse, err: unknown): void {
     if (err instanceof BodyTooLargeError) {
       return sendJson(res, 413, {
-        error: `That file is over the ${Math.round(err.limit / (1024 * 1024))} MB upload limit. Send a JPEG, PNG or WebP image up to 10 MB.`,
+        error: `That file is over the ${INTAKE_MB} MB limit. Export a smaller version (e.g. a JPEG at 80% quality) and send it again.`,
       }, { connection: "close" });
     }
     if (err instanceof ClientError) return sendJson(res, err.status, { error: err.message });
