@@ -23,6 +23,9 @@ const EnvSchema = z.object({
   INTEGRITY_THRESHOLD: number(0.4).pipe(z.number().min(0).max(1)),
   STYLE_STRENGTH: number(0.4).pipe(z.number().min(0.3).max(0.5)),
   LEASE_TTL_MS: number(60_000).pipe(z.number().int().min(5_000)),
+  PORT: number(3000).pipe(z.number().int().min(0).max(65535)),
+  /** The local page listens on loopback only unless told otherwise. */
+  HOST: z.string().default("127.0.0.1"),
   SLACK_APPROVER_IDS: list,
   DISCORD_APPROVER_ROLE_IDS: list,
 });
