@@ -70,7 +70,7 @@ export function createDecider(deps: DeciderDeps) {
     return { job, user };
   }
 
-  async function decide(request: DecideRequest): Promise<DecideResult> {
+  async function decide(request: DecideRequest, resumeNow = true): Promise<DecideResult> {
     let answer: { decision: Decision; note?: string };
     try {
       answer = parseOrThrow(DecisionSchema, { decision: request.decision, note: request.note });
@@ -118,7 +118,7 @@ export function createDecider(deps: DeciderDeps) {
       userId: user.id, action: `scene.${answer.decision.toLowerCase()}`, entityType: "scene", entityId: open.value.sceneId,
       details: { jobId: job.id, versionNo: open.value.versionNo, note: answer.note ?? null },
     });
-    deps.onQueued(job.id);
+    if (resumeNow) deps.onQueued(job.id);
     return { ok: true, status: "queued", message: `${label} ${VERB[answer.decision]}.` };
   }
 
@@ -129,7 +129,9 @@ export function createDecider(deps: DeciderDeps) {
       return [{ ok: false, status: "stale", message: "No scene is waiting for a review; nothing was changed." }];
     }
     const results: DecideResult[] = [];
-    for (const r of reviews) results.push(await decide({ jobId, interruptId: r.id, decision: "GREEN", actor }));
+    // Queue every answer first, then resume once: one graph pass renders all scenes together.
+    for (const r of reviews) results.push(await decide({ jobId, interruptId: r.id, decision: "GREEN", actor }, false));
+    if (results.some((r) => r.ok)) deps.onQueued(jobId);
     return results;
   }
 
