@@ -26,6 +26,15 @@ const EnvSchema = z.object({
   PORT: number(3000).pipe(z.number().int().min(0).max(65535)),
   /** The local page listens on loopback only unless told otherwise. */
   HOST: z.string().default("127.0.0.1"),
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_APP_TOKEN: z.string().min(1).optional(),
+  /** HTTP mode listens here (the local page keeps PORT). */
+  SLACK_PORT: number(3001).pipe(z.number().int().min(0).max(65535)),
+  /** Tests point the WebClient at a loopback stand-in; production leaves it unset. */
+  SLACK_API_URL: z.string().url().optional(),
+  SLACK_FILE_HOSTS: list,
+  SLACK_UPLOAD_LIMIT_MB: number(100).pipe(z.number().positive()),
   SLACK_APPROVER_IDS: list,
   DISCORD_APPROVER_ROLE_IDS: list,
 });

@@ -5,6 +5,7 @@
 import { loadConfig } from "./config.js";
 import { createApp } from "./app.js";
 import { createLocalSurface } from "./surfaces/local/server.js";
+import { createSlackSurface } from "./surfaces/slack/index.js";
 
 const config = loadConfig();
 const app = await createApp(config);
@@ -16,11 +17,27 @@ interface Running {
 }
 const surfaces: Running[] = [];
 
-const local = createLocalSurface({ app, port: config.env.PORT, host: config.env.HOST });
-const { url } = await local.start();
-surfaces.push({ name: "local", stop: () => local.stop() });
+const { env } = config;
+if (env.SLACK_BOT_TOKEN && (env.SLACK_APP_TOKEN || env.SLACK_SIGNING_SECRET)) {
+  const slack = createSlackSurface({
+    app, botToken: env.SLACK_BOT_TOKEN, signingSecret: env.SLACK_SIGNING_SECRET, appToken: env.SLACK_APP_TOKEN,
+    port: env.SLACK_PORT, apiUrl: env.SLACK_API_URL,
+    fileHosts: env.SLACK_FILE_HOSTS.length ? env.SLACK_FILE_HOSTS : undefined,
+    uploadLimitBytes: env.SLACK_UPLOAD_LIMIT_MB * 1024 * 1024,
+  });
+  await slack.start();
+  surfaces.push({ name: env.SLACK_APP_TOKEN ? "slack (socket mode)" : `slack (http :${env.SLACK_PORT})`, stop: () => slack.stop() });
+} else if (env.SLACK_BOT_TOKEN) {
+  logger.warn("SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (socket mode) nor SLACK_SIGNING_SECRET (http): Slack stays off");
+}
+
+// With no chat platform configured, the local chat page is the embedded default.
+if (surfaces.length === 0) {
+  const local = createLocalSurface({ app, port: env.PORT, host: env.HOST });
+  const { url } = await local.start();
+  surfaces.push({ name: `local page ${url}`, stop: () => local.stop() });
+}
 logger.info({ surfaces: surfaces.map((s) => s.name), tools: app.toolModes, database: app.db.kind }, "bot started");
-logger.info(`local chat page: ${url}`);
 
 // Jobs whose holder died mid-step (or whose decisions were never applied) continue here.
 const recovered = await app.runner.recover();

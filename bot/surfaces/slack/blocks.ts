@@ -1,0 +1,201 @@
+import type { types } from "@slack/bolt";
+import { DECISION_LABELS, encodeButton, progressSquares, type JobView, type SceneCard } from "../../views.js";
+import type { Decision } from "../../../graph/state.js";
+
+/*
+ * Block Kit for the view model in bot/views.ts, and nothing else: the status message, one card
+ * per scene, the edit modal. Pure functions, so they are cheap to hash and to test.
+ */
+
+type KnownBlock = types.KnownBlock;
+export interface SlackMessage {
+  /** Notification and screen-reader fallback. */
+  text: string;
+  blocks: KnownBlock[];
+}
+
+export const ACTION_APPROVE_ALL = "job_approve_all";
+export const ACTION_CANCEL = "job_cancel";
+export const EDIT_CALLBACK = "rb_edit";
+export const EDIT_BLOCK = "note";
+export const NOTE_MAX = 500;
+
+const TERMINAL: JobView["stage"][] = ["done", "flagged", "failed", "cancelled"];
+export const isTerminal = (view: JobView) => TERMINAL.includes(view.stage);
+
+const STAGE: Record<JobView["stage"], string> = {
+  analyzing: "🔍 Analysing",
+  styling: "🎨 Styling",
+  directing: "✍️ Storyboarding",
+  reviewing: "👀 Review",
+  assembling: "🧵 Assembling",
+  done: "🎉 Done",
+  flagged: "🚩 Flagged",
+  failed: "❌ Failed",
+  cancelled: "🛑 Cancelled",
+};
+
+const DECIDED: Record<Decision, string> = { GREEN: "🟢 Approved", YELLOW: "🟡 Edit requested", RED: "🔴 Re-roll requested" };
+
+/** Escapes text for mrkdwn: user- and model-written strings must not become mentions or links. */
+export function esc(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** A person as the view names them: a Slack user id becomes a mention, anything else stays text. */
+export function who(name: string | null): string {
+  if (!name) return "someone";
+  return /^[UW][A-Z0-9]{2,}$/.test(name) ? `<@${name}>` : esc(name);
+}
+
+export const shortId = (jobId: string) => jobId.slice(0, 8);
+
+function credits(n: number): string {
+  return `${Number.isInteger(n) ? n : n.toFixed(2)} credit${n === 1 ? "" : "s"}`;
+}
+
+/** The job's one status message: stage, a square per scene, credits, and the job-wide buttons. */
+export function statusMessage(view: JobView, pricePerClip: number): SlackMessage {
+  const squares = progressSquares(view);
+  const waiting = view.scenes.filter((s) => s.awaiting === "review").length;
+  const blocks: KnownBlock[] = [
+    { type: "section", block_id: "status", text: { type: "mrkdwn", text: `*${STAGE[view.stage]}* · ${esc(view.statusLine)}` } },
+    {
+      type: "context",
+      block_id: "progress",
+      elements: [{
+        type: "mrkdwn",
+        text: [squares || "⬜", `Credits used: ${credits(view.creditsUsed)}`, view.engine ? `Engine: ${view.engine}` : "", `Job \`${view.jobId}\``]
+          .filter(Boolean).join("  ·  "),
+      }],
+    },
+  ];
+  if (view.error) blocks.push({ type: "section", block_id: "error", text: { type: "mrkdwn", text: `⚠️ ${esc(view.error)}` } });
+  if (!isTerminal(view)) {
+    const elements: types.Button[] = [];
+    if (waiting > 0) {
+      elements.push({
+        type: "button", action_id: ACTION_APPROVE_ALL, value: view.jobId, style: "primary",
+        text: { type: "plain_text", text: `🟢 Approve all (${waiting})`, emoji: true },
+        confirm: {
+          title: { type: "plain_text", text: "Approve every waiting scene?" },
+          text: { type: "mrkdwn", text: `${waiting} scene${waiting > 1 ? "s go" : " goes"} to ${view.engine ?? "the video engine"} for ${credits(waiting * pricePerClip)} in total.` },
+          confirm: { type: "plain_text", text: "Approve all" },
+          deny: { type: "plain_text", text: "Not yet" },
+        },
+      });
+    }
+    elements.push({
+      type: "button", action_id: ACTION_CANCEL, value: view.jobId, style: "danger",
+      text: { type: "plain_text", text: "🗑️ Cancel", emoji: true },
+      confirm: {
+        title: { type: "plain_text", text: "Cancel this job?" },
+        text: { type: "mrkdwn", text: "Nothing more will be charged. Finished clips are kept." },
+        confirm: { type: "plain_text", text: "Cancel job" },
+        deny: { type: "plain_text", text: "Keep going" },
+      },
+    });
+    blocks.push({ type: "actions", block_id: "job_actions", elements });
+  }
+  return { text: `${STAGE[view.stage]}: ${view.statusLine}`, blocks };
+}
+
+function sceneState(view: JobView, card: SceneCard): string {
+  if (card.awaiting === "review" && !isTerminal(view)) return `👀 Waiting for your review · preview v${card.versionNo}`;
+  if (card.awaiting === "render") return `🎬 Rendering with ${card.engine ?? view.engine ?? "the video engine"}…`;
+  switch (card.status) {
+    case "scripting": return "✍️ Writing the scene…";
+    case "preview_generation": return "🎨 Making a new preview…";
+    case "review": return "👀 Waiting for review";
+    case "rendering": return "🎬 Rendering…";
+    case "completed": return "✅ Clip ready";
+    case "failed": return `❌ ${esc(card.errorMessage ?? "This scene failed.")}`;
+  }
+}
+
+/** Camera on the first line, the start of the script on the second. */
+export function twoLines(excerpt: string): string {
+  const dot = excerpt.indexOf(". ");
+  if (dot < 0 || dot > 60) return esc(excerpt);
+  return `_${esc(excerpt.slice(0, dot))}_\n${esc(excerpt.slice(dot + 2))}`;
+}
+
+/**
+ * One scene: state, preview image (a file already shared into this channel, see docs/slack.md),
+ * the script excerpt, who decided what, and 🟢/🟡/🔴 while the scene waits for a review.
+ */
+export function cardMessage(view: JobView, card: SceneCard, options: { previewFileId: string | null; pricePerClip: number }): SlackMessage {
+  const n = `${card.index + 1}/${card.count}`;
+  const header = [`*Scene ${n}*`, card.timeRange ?? "", sceneState(view, card)].filter(Boolean).join(" · ");
+  const blocks: KnownBlock[] = [{ type: "section", block_id: "scene", text: { type: "mrkdwn", text: header } }];
+  if (options.previewFileId) {
+    blocks.push({
+      type: "image", block_id: "preview", slack_file: { id: options.previewFileId },
+      alt_text: `Preview of scene ${n} (version ${card.versionNo})`,
+    });
+  }
+  if (card.scriptExcerpt) blocks.push({ type: "context", block_id: "script", elements: [{ type: "mrkdwn", text: twoLines(card.scriptExcerpt) }] });
+  if (card.lastDecision && card.decidedBy) {
+    blocks.push({ type: "context", block_id: "decided", elements: [{ type: "mrkdwn", text: `${DECIDED[card.lastDecision]} by ${who(card.decidedBy)}` }] });
+  }
+  if (card.awaiting === "review" && !isTerminal(view)) {
+    const id = (decision: Decision) => encodeButton({ jobId: view.jobId, sceneIndex: card.index, versionNo: card.versionNo, decision });
+    const engine = card.engine ?? view.engine ?? "the video engine";
+    blocks.push({
+      type: "actions",
+      block_id: "decide",
+      elements: [
+        {
+          type: "button", action_id: id("GREEN"), value: id("GREEN"), style: "primary",
+          text: { type: "plain_text", text: DECISION_LABELS.GREEN, emoji: true },
+          confirm: {
+            title: { type: "plain_text", text: `Approve scene ${card.index + 1}?` },
+            text: { type: "mrkdwn", text: `Scene ${n} goes to ${engine} for ${credits(options.pricePerClip)}.` },
+            confirm: { type: "plain_text", text: "Approve" },
+            deny: { type: "plain_text", text: "Not yet" },
+          },
+        },
+        { type: "button", action_id: id("YELLOW"), value: id("YELLOW"), text: { type: "plain_text", text: DECISION_LABELS.YELLOW, emoji: true } },
+        { type: "button", action_id: id("RED"), value: id("RED"), style: "danger", text: { type: "plain_text", text: DECISION_LABELS.RED, emoji: true } },
+      ],
+    });
+  }
+  return { text: `Scene ${n}: ${sceneState(view, card)}`, blocks };
+}
+
+/** The same card without its image: for when Slack refuses the file reference (still processing). */
+export function withoutImage(message: SlackMessage): SlackMessage {
+  return { ...message, blocks: message.blocks.filter((b) => b.type !== "image") };
+}
+
+/** Where a modal's answer goes; carried in private_metadata (Slack gives it back verbatim). */
+export interface EditMetadata {
+  /** The 🟡 button's encoded action. */
+  action: string;
+  channel: string;
+  threadTs?: string;
+}
+
+/** 🟡: what should change, required, at most 500 characters. */
+export function editModal(metadata: EditMetadata, sceneLabel: string, excerpt: string): types.ModalView {
+  const blocks: KnownBlock[] = [];
+  if (excerpt) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: twoLines(excerpt) }] });
+  blocks.push({
+    type: "input",
+    block_id: EDIT_BLOCK,
+    label: { type: "plain_text", text: "What should change?" },
+    element: {
+      type: "plain_text_input", action_id: EDIT_BLOCK, multiline: true, max_length: NOTE_MAX, min_length: 1,
+      placeholder: { type: "plain_text", text: "e.g. warmer light, slower camera, logo bigger" },
+    },
+  });
+  return {
+    type: "modal",
+    callback_id: EDIT_CALLBACK,
+    private_metadata: JSON.stringify(metadata),
+    title: { type: "plain_text", text: `Edit ${sceneLabel}`.slice(0, 24) },
+    submit: { type: "plain_text", text: "Request edit" },
+    close: { type: "plain_text", text: "Cancel" },
+    blocks,
+  };
+}

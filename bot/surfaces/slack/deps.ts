@@ -1,0 +1,25 @@
+import type { Logger } from "pino";
+import type { App } from "../../app.js";
+import type { Actor } from "../../../graph/actor.js";
+import type { ChatMessages } from "../../../store/chatMessages.js";
+import type { Renderer } from "./renderer.js";
+
+/** What every listener gets besides Bolt's own arguments. Built once in index.ts. */
+export interface SlackDeps {
+  app: App;
+  chat: ChatMessages;
+  renderer: Renderer;
+  logger: Logger;
+  /** Downloads a Slack-hosted file; the bearer token goes to the allowed file hosts only. */
+  download(url: string): Promise<Uint8Array>;
+  /** Hosts a /render URL may point at without a file id (files.slack.com in production). */
+  fileHosts: string[];
+  isApprover(actor: Actor): boolean;
+  /** Registers background work, so shutdown and tests can wait for it. */
+  track<T>(work: Promise<T>): Promise<T>;
+  /**
+   * file_share deliveries being turned into jobs right now in this process, so a retry that
+   * arrives meanwhile is dropped; the durable check is the job's origin (see listeners/events/fileShare.ts).
+   */
+  intakeInFlight: Set<string>;
+}

@@ -1,0 +1,120 @@
+import type { AddressInfo } from "node:net";
+import { App as BoltApp, webApi } from "@slack/bolt";
+import type { App } from "../../app.js";
+import { createApproverCheck } from "../../../graph/actor.js";
+import { createChatMessages } from "../../../store/chatMessages.js";
+import { downloadAttachment } from "../download.js";
+import type { SlackDeps } from "./deps.js";
+import { MAX_IMAGE_BYTES } from "./intake.js";
+import { errorFields, toBoltLogger } from "./logger.js";
+import { createRenderer } from "./renderer.js";
+import { createWorkTracker } from "./work.js";
+import { registerListeners } from "./listeners/index.js";
+
+export interface SlackSurfaceOptions {
+  app: App;
+  /** xoxb-… (SLACK_BOT_TOKEN). Sent to the Slack API and to the file hosts, nowhere else. */
+  botToken: string;
+  /** HTTP mode (SLACK_SIGNING_SECRET): Bolt's HTTPReceiver on `port`, POST /slack/events. */
+  signingSecret?: string;
+  /** Socket Mode (SLACK_APP_TOKEN, xapp-…, connections:write); wins over the signing secret when both are set. */
+  appToken?: string;
+  /** HTTP port; 0 picks a free one (start() returns it). Unused in Socket Mode. */
+  port: number;
+  /** Web API base (SLACK_API_URL), e.g. a loopback stand-in in tests; default https://slack.com/api/. */
+  apiUrl?: string;
+  /** Hosts files may be downloaded from, with the bot token (SLACK_FILE_HOSTS). */
+  fileHosts?: string[];
+  /** Tests only: lets a loopback http:// file host through. Production requires https. */
+  allowHttpDownloads?: boolean;
+  /** The final MP4 is uploaded up to this size and linked above it. */
+  uploadLimitBytes: number;
+  /** Least time between two edits of one message; default 1500 ms. */
+  editIntervalMs?: number;
+}
+
+export interface SlackSurface {
+  /** Connects (Socket Mode) or listens (HTTP); checks the token with auth.test first. */
+  start(): Promise<{ port?: number }>;
+  /** Stops taking events, shows pending edits, waits for work in flight. */
+  stop(): Promise<void>;
+  /** Resolves when no listener, render or throttled edit is pending (tests, graceful shutdown). */
+  settled(): Promise<void>;
+  bolt: BoltApp;
+}
+
+/**
+ * The Slack surface: Bolt listeners that turn Slack events into runner calls, and a renderer that
+ * turns the runner's job events into Slack messages. Everything it must remember (which message
+ * shows what) is in chat_messages, so any instance can serve any click after any restart.
+ */
+export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
+  const { app, botToken } = options;
+  if (!botToken) throw new Error("The Slack surface needs a bot token (SLACK_BOT_TOKEN).");
+  if (!options.appToken && !options.signingSecret) {
+    throw new Error("The Slack surface needs SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode).");
+  }
+  const logger = app.logger.child({ surface: "slack" });
+  const fileHosts = options.fileHosts ?? ["files.slack.com"];
+  const clientOptions = {
+    ...(options.apiUrl ? { slackApiUrl: options.apiUrl } : {}),
+    // The default (10 retries over ~30 min) is far too long for a chat answer.
+    retryConfig: webApi.retryPolicies.fiveRetriesInFiveMinutes,
+  };
+  const common = {
+    token: botToken,
+    logger: toBoltLogger(logger),
+    clientOptions,
+    // auth.test runs in start() (init), where a bad token is an error, not an unhandled rejection.
+    deferInitialization: true,
+  };
+  const bolt = options.appToken
+    ? new BoltApp({ ...common, appToken: options.appToken, socketMode: true })
+    : new BoltApp({ ...common, signingSecret: options.signingSecret });
+
+  const tracker = createWorkTracker();
+  const chat = createChatMessages(app.db);
+  const renderer = createRenderer({
+    client: bolt.client, app, chat, logger, tracker,
+    uploadLimitBytes: options.uploadLimitBytes, editIntervalMs: options.editIntervalMs,
+  });
+  const deps: SlackDeps = {
+    app, chat, renderer, logger, fileHosts,
+    download: (url) =>
+      downloadAttachment({
+        url, allowedHosts: fileHosts, maxBytes: MAX_IMAGE_BYTES, allowHttp: options.allowHttpDownloads ?? false,
+        headers: { Authorization: `Bearer ${botToken}` },
+      }),
+    isApprover: createApproverCheck({ slackUserIds: app.config.env.SLACK_APPROVER_IDS, discordRoleIds: [] }),
+    track: (work) => tracker.track(work),
+    intakeInFlight: new Set(),
+  };
+  registerListeners(bolt, deps);
+  bolt.error(async (err) => {
+    logger.error({ ...errorFields(err) }, "slack request failed");
+  });
+
+  let unsubscribe: (() => void) | undefined;
+  let started = false;
+
+  return {
+    bolt,
+    async start() {
+      await bolt.init();
+      unsubscribe = app.runner.on((event) => renderer.handle(event));
+      const server = (options.appToken ? await bolt.start() : await bolt.start(options.port)) as unknown;
+      started = true;
+      const address = (server as { address?: () => AddressInfo | string | null })?.address?.();
+      logger.info({ mode: options.appToken ? "socket" : "http" }, "slack surface started");
+      return typeof address === "object" && address ? { port: address.port } : {};
+    },
+    async stop() {
+      unsubscribe?.();
+      if (started) await bolt.stop();
+      started = false;
+      renderer.flush();
+      await tracker.settled();
+    },
+    settled: () => tracker.settled(),
+  };
+}

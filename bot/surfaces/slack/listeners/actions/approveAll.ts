@@ -1,0 +1,19 @@
+import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from "@slack/bolt";
+import type { SlackDeps } from "../../deps.js";
+import { actorOf } from "../../jobs.js";
+import { clickPlace } from "./sceneDecision.js";
+
+type Args = AllMiddlewareArgs & SlackActionMiddlewareArgs<BlockAction<ButtonAction>>;
+
+/** "Approve all" on the status message: 🟢 on every scene waiting for review. */
+export function approveAll(deps: SlackDeps) {
+  return async ({ ack, body, action, client, context }: Args): Promise<void> => {
+    await ack();
+    const jobId = action.value ?? "";
+    const actor = actorOf(context, body.user.id, body.user.name ?? body.user.username);
+    const results = await deps.app.runner.approveAll(jobId, actor);
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length === results.length) return clickPlace(body, client).tell(failed[0]?.message ?? "Nothing was changed.");
+    await deps.renderer.refresh(jobId);
+  };
+}
