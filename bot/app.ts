@@ -3,7 +3,8 @@ import type { AppConfig } from "./config.js";
 import { createDb, type Db } from "../store/db.js";
 import { createCheckpointer, migrate } from "../store/migrate.js";
 import { createLocalBlobs } from "../store/blobs.js";
-import { createOfflineTools } from "../tools/offline/index.js";
+import { createTools, type ToolModes } from "./tools.js";
+import { clipCredits, operationPrices } from "./prices.js";
 import { createRunner, type Runner } from "../graph/runner.js";
 import { createApproverCheck } from "../graph/actor.js";
 import type { PipelineSettings } from "../graph/context.js";
@@ -16,7 +17,7 @@ export interface App {
   runner: Runner;
   logger: Logger;
   /** Which tools are offline and which are real, for the first log lines. */
-  toolModes: Record<string, "offline" | "real">;
+  toolModes: ToolModes;
   close(): Promise<void>;
 }
 
@@ -26,12 +27,13 @@ export interface AppOverrides {
   tools?: (defaults: Tools) => Tools;
 }
 
-export function settingsFrom(config: AppConfig): PipelineSettings {
+export function settingsFrom(config: AppConfig, modes: ToolModes): PipelineSettings {
   return {
     sceneCount: config.env.SCENE_COUNT,
     integrityThreshold: config.env.INTEGRITY_THRESHOLD,
     styleStrength: config.env.STYLE_STRENGTH,
-    prices: {},
+    prices: operationPrices(config.env, modes),
+    clipCredits: clipCredits(config.env, modes),
   };
 }
 
@@ -51,14 +53,11 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
   });
   await migrate(db);
   const blobs = createLocalBlobs(config.blobsDir);
-  const offline = createOfflineTools({
-    workDir: config.workDir, blobs, ffmpegPath: config.env.FFMPEG_PATH, ffprobePath: config.env.FFPROBE_PATH,
-    sceneDurationS: config.env.SCENE_DURATION_S,
-  });
-  const tools = overrides.tools ? overrides.tools(offline) : offline;
-  const toolModes: App["toolModes"] = { analyst: "offline", director: "offline", illustrator: "offline", video: "offline", storage: "offline" };
+  const chosen = createTools(config, blobs, logger);
+  const tools = overrides.tools ? overrides.tools(chosen.tools) : chosen.tools;
+  const toolModes = chosen.modes;
   const runner = createRunner({
-    db, tools, logger, settings: settingsFrom(config), checkpointer: createCheckpointer(db),
+    db, tools, logger, settings: settingsFrom(config, toolModes), checkpointer: createCheckpointer(db),
     leaseTtlMs: config.env.LEASE_TTL_MS,
     isApprover: createApproverCheck({ slackUserIds: config.env.SLACK_APPROVER_IDS, discordRoleIds: config.env.DISCORD_APPROVER_ROLE_IDS }),
   });
@@ -66,6 +65,7 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
     config, db, tools, runner, logger, toolModes,
     async close() {
       await runner.close();
+      await chosen.resilience.shutdown();
       await db.end();
     },
   };

@@ -26,6 +26,36 @@ const EnvSchema = z.object({
   PORT: number(3000).pipe(z.number().int().min(0).max(65535)),
   /** The local page listens on loopback only unless told otherwise. */
   HOST: z.string().default("127.0.0.1"),
+  GEMINI_API_KEY: z.string().min(1).optional(),
+  GEMINI_MODEL: z.string().regex(/^gemini-[23]/, "must start with gemini-2 or gemini-3 (image input)").default("gemini-2.5-flash"),
+  GEMINI_BASE_URL: z.string().url().optional(),
+  DEEPSEEK_API_KEY: z.string().min(1).optional(),
+  DEEPSEEK_MODEL: z.string().default("deepseek-v4-flash"),
+  DEEPSEEK_BASE_URL: z.string().url().default("https://api.deepseek.com"),
+  DEEPSEEK_DEADLINE_MS: number(30_000).pipe(z.number().int().positive()),
+  FAL_API_KEY: z.string().min(1).optional(),
+  FAL_PREVIEW_MODEL: z.string().default("fal-ai/flux/schnell"),
+  FAL_STYLE_MODEL: z.string().default("fal-ai/flux/dev/image-to-image"),
+  FAL_KLING_MODEL: z.string().default("fal-ai/kling-video/v2.5-turbo/pro/image-to-video"),
+  FAL_LUMA_MODEL: z.string().default("fal-ai/luma-dream-machine/ray-2/image-to-video"),
+  FAL_VEO_MODEL: z.string().default("fal-ai/veo3.1/first-last-frame-to-video"),
+  VIDEO_POLL_INTERVAL_MS: number(2_000).pipe(z.number().int().min(250)),
+  VIDEO_DEADLINE_MS: number(360_000).pipe(z.number().int().positive()),
+  /** JSON object of model id → USD per call, merged over bot/prices.ts. */
+  PRICE_TABLE: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v) return {} as Record<string, number>;
+      const parsed = z.record(z.string(), z.number().nonnegative()).safeParse(JSON.parse(v));
+      if (!parsed.success) ctx.addIssue({ code: "custom", message: "must be a JSON object of model id → USD" });
+      return parsed.success ? parsed.data : {};
+    }),
+  CLIP_CREDITS_KLING: z.coerce.number().int().min(0).optional(),
+  CLIP_CREDITS_LUMA: z.coerce.number().int().min(0).optional(),
+  CLIP_CREDITS_GEMINI_PRO: z.coerce.number().int().min(0).optional(),
+  /** Public base URL of this bot: fal calls PUBLIC_URL/webhooks/fal instead of being polled. */
+  PUBLIC_URL: z.string().url().optional(),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().min(1).optional(),

@@ -16,8 +16,14 @@ export interface JobView {
   statusLine: string;
   engine: ProductionEngine | null;
   routingReason: string | null;
-  /** Credits spent on this job so far (offline tools cost nothing). */
+  /** Credits charged for this job so far (reservations net of refunds). */
   creditsUsed: number;
+  /** Estimated provider cost of this job so far, in USD (offline tools cost nothing). */
+  costUsd: number;
+  /** Credits a 🟢 Approve reserves on this job (show it on the button before anything is paid). */
+  approvalCredits: number;
+  /** The job owner's credits left. */
+  ownerCredits: number;
   scenes: SceneCard[];
   finalVideoKey: string | null;
   /** Why the job stopped (flagged or failed), readable by a chat user. */

@@ -4,6 +4,8 @@ import type { Jobs } from "../store/jobs.js";
 import type { Scenes } from "../store/scenes.js";
 import type { Ledger } from "../store/ledger.js";
 import type { AuditLog } from "../store/audit.js";
+import type { Credits } from "../store/credits.js";
+import type { ProductionEngine } from "../tools/ports.js";
 
 /** Knobs of the pipeline; defaults live in bot/config.ts. */
 export interface PipelineSettings {
@@ -13,8 +15,10 @@ export interface PipelineSettings {
   integrityThreshold: number;
   /** img2img strength of the style reference, 0.3–0.5 (spec §2). */
   styleStrength: number;
-  /** Price per paid operation, in credits, recorded against the job (e.g. "clip:KLING"). */
+  /** Estimated USD cost per paid operation, recorded against the job (e.g. "preview", "clip:KLING"). */
   prices: Record<string, number>;
+  /** Credits a 🟢 approval reserves from the job owner, by the job's routed engine (0 = free). */
+  clipCredits: Record<ProductionEngine, number>;
 }
 
 /**
@@ -27,6 +31,7 @@ export interface GraphContext {
   scenes: Scenes;
   ledger: Ledger;
   audit: AuditLog;
+  credits: Credits;
   settings: PipelineSettings;
 }
 

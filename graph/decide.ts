@@ -4,6 +4,8 @@ import type { SceneRow, Scenes } from "../store/scenes.js";
 import type { AuditLog } from "../store/audit.js";
 import type { Users } from "../store/users.js";
 import type { RateLimiter } from "../store/limits.js";
+import type { Credits } from "../store/credits.js";
+import type { ProductionEngine } from "../tools/ports.js";
 import { isUserFacing } from "./errors.js";
 import { DecisionSchema, parseOrThrow } from "./intake.js";
 import type { PendingInterrupt } from "./interrupts.js";
@@ -23,7 +25,8 @@ export interface DecideRequest {
   actor: Actor;
 }
 
-export type DecideStatus = "queued" | "invalid" | "not_found" | "forbidden" | "stale" | "duplicate" | "finished" | "rate_limited";
+export type DecideStatus =
+  | "queued" | "invalid" | "not_found" | "forbidden" | "stale" | "duplicate" | "finished" | "rate_limited" | "insufficient_credits";
 export interface DecideResult {
   ok: boolean;
   status: DecideStatus;
@@ -37,7 +40,9 @@ export interface CancelRequest {
 }
 
 interface DeciderDeps {
-  store: { jobs: Jobs; scenes: Scenes; decisions: Decisions; audit: AuditLog; users: Users; limits: RateLimiter };
+  store: { jobs: Jobs; scenes: Scenes; decisions: Decisions; audit: AuditLog; users: Users; limits: RateLimiter; credits: Credits };
+  /** Credits a 🟢 reserves, by the job's engine. */
+  clipCredits: Record<ProductionEngine, number>;
   isApprover: (actor: Actor) => boolean;
   pending: (jobId: string) => Promise<PendingInterrupt[]>;
   scenesOf: (jobId: string) => Promise<SceneRow[]>;
@@ -103,10 +108,24 @@ export function createDecider(deps: DeciderDeps) {
       return { ok: false, status: "rate_limited", message: `Too many decisions in a minute; try again in ${limit.retryAfterS} s.` };
     }
     const value: ReviewAnswer = { decision: answer.decision, actorId: user.id, ...(answer.note ? { note: answer.note } : {}) };
+    // 🟢 is where money is spent: the job owner's credits are reserved before the render is queued.
+    const price = answer.decision === "GREEN" && job.production ? deps.clipCredits[job.production.engine] : 0;
+    if (price > 0) {
+      value.creditKey = `reserve:${open.id}`;
+      try {
+        await store.credits.reserve({ userId: job.userId, jobId: job.id, sceneId: open.value.sceneId, key: value.creditKey, amount: price });
+      } catch (err) {
+        if (isUserFacing(err) && err.code === "INSUFFICIENT_CREDITS") return { ok: false, status: "insufficient_credits", message: err.userMessage };
+        throw err;
+      }
+    }
     const queued = await store.decisions.enqueue({
       jobId: job.id, interruptId: open.id, sceneId: open.value.sceneId, kind: "review", value: { ...value }, actorId: user.id,
     });
-    if (!queued) return { ok: false, status: "duplicate", message: `${label} was already decided; nothing was changed.` };
+    if (!queued) {
+      if (value.creditKey) await store.credits.refund(value.creditKey);
+      return { ok: false, status: "duplicate", message: `${label} was already decided; nothing was changed.` };
+    }
 
     await store.scenes.setState(open.value.sceneId, {
       trafficLight: answer.decision,

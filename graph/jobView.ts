@@ -4,12 +4,16 @@ import type { Db } from "../store/db.js";
 import type { Jobs } from "../store/jobs.js";
 import type { Scenes } from "../store/scenes.js";
 import type { Ledger } from "../store/ledger.js";
+import type { Credits } from "../store/credits.js";
+import type { ProductionEngine } from "../tools/ports.js";
 import { pendingInterrupts } from "./interrupts.js";
 import type { Decision, Stage } from "./state.js";
 
 /** Builds the surfaces' view of a job from SQL (domain data) and the checkpoint (where it stands). */
-export function createJobViews(deps: { db: Db; jobs: Jobs; scenes: Scenes; ledger: Ledger }) {
-  const { db, jobs, scenes, ledger } = deps;
+export function createJobViews(deps: {
+  db: Db; jobs: Jobs; scenes: Scenes; ledger: Ledger; credits: Credits; clipCredits: Record<ProductionEngine, number>;
+}) {
+  const { db, jobs, scenes, ledger, credits } = deps;
 
   async function userNames(ids: string[]): Promise<Map<string, string>> {
     if (ids.length === 0) return new Map();
@@ -49,7 +53,8 @@ export function createJobViews(deps: { db: Db; jobs: Jobs; scenes: Scenes; ledge
         sceneId: s.id,
         index: s.sequenceIndex,
         count: rows.length,
-        status: s.status,
+        // A scene back at review after a failed render still has status "rendering" in SQL.
+        status: open?.value.kind === "review" ? "review" : s.status,
         trafficLight: s.trafficLight,
         versionNo: open?.value.kind === "review" ? open.value.versionNo : v?.versionNo ?? 0,
         previewKey: v?.previewKey ?? null,
@@ -82,7 +87,10 @@ export function createJobViews(deps: { db: Db; jobs: Jobs; scenes: Scenes; ledge
       statusLine: statusLine(stage, cards),
       engine: job.production?.engine ?? null,
       routingReason: job.production?.routingReason ?? null,
-      creditsUsed: await ledger.totalCost(jobId),
+      creditsUsed: await credits.spentOn(jobId),
+      costUsd: await ledger.totalCost(jobId),
+      approvalCredits: job.production ? deps.clipCredits[job.production.engine] : 0,
+      ownerCredits: await credits.balance(job.userId),
       scenes: cards,
       finalVideoKey: job.production?.finalVideoKey ?? null,
       error: stage === "flagged" || stage === "failed" ? job.errorMessage : null,

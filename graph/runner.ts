@@ -18,6 +18,7 @@ import { createDecisions } from "../store/decisions.js";
 import { createAuditLog } from "../store/audit.js";
 import { createUsers } from "../store/users.js";
 import { createRateLimiter } from "../store/limits.js";
+import { createCredits } from "../store/credits.js";
 import { isUserFacing } from "./errors.js";
 import type { Tools } from "../tools/ports.js";
 import type { Actor } from "./actor.js";
@@ -50,10 +51,13 @@ export function createRunner(options: RunnerOptions) {
   const store = {
     jobs: createJobs(db), scenes: createScenes(db), ledger: createLedger(db), leases: createLeases(db),
     decisions: createDecisions(db), audit: createAuditLog(db), users: createUsers(db), limits: createRateLimiter(db),
+    credits: createCredits(db),
   };
   const graph = createProductionGraph(checkpointer);
-  const context: GraphContext = { tools, settings, jobs: store.jobs, scenes: store.scenes, ledger: store.ledger, audit: store.audit };
-  const views = createJobViews({ db, ...store });
+  const context: GraphContext = {
+    tools, settings, jobs: store.jobs, scenes: store.scenes, ledger: store.ledger, audit: store.audit, credits: store.credits,
+  };
+  const views = createJobViews({ db, ...store, clipCredits: settings.clipCredits });
   const listeners = new Set<(event: JobEvent) => void>();
   const lastCards = new Map<string, Map<string, string>>();
   /** Jobs whose end this process already announced (one "final" event per job). */
@@ -201,7 +205,7 @@ export function createRunner(options: RunnerOptions) {
 
   const intake = createJobIntake({ db, tools, store, onCreated: (jobId) => kick(jobId) });
   const decider = createDecider({
-    store, isApprover: options.isApprover ?? (() => false),
+    store, clipCredits: settings.clipCredits, isApprover: options.isApprover ?? (() => false),
     pending: async (jobId) => pendingInterrupts(await snapshotOf(jobId)),
     scenesOf: (jobId) => store.scenes.list(jobId),
     onQueued: (jobId) => kick(jobId),

@@ -70,6 +70,8 @@ export interface ReviewAnswer {
   note?: string;
   /** users.id of who decided. */
   actorId: string;
+  /** credit_ledger key of the credits a 🟢 reserved; refunded if every engine fails. */
+  creditKey?: string;
 }
 
 /** Resume value of a render interrupt. */

@@ -38,7 +38,7 @@ async function setup(latencies: Latencies) {
   const tools = await createFixedLatencyTools(blobs, latencies);
   const runner = createRunner({
     db, tools, logger: pino({ level: "silent" }), checkpointer: createCheckpointer(db),
-    settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {} },
+    settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {}, clipCredits: { KLING: 0, LUMA: 0, GEMINI_PRO: 0 } },
   });
   return { db, runner };
 }

@@ -81,6 +81,8 @@ export function createLedger(db: Db) {
   async function submitOnce(
     meta: CallMeta,
     submit: () => Promise<string>,
+    /** Runs once, when the submission fails the first time (never on a replay). */
+    onFailure?: (error: string) => Promise<void>,
   ): Promise<{ ok: true; requestId: string } | { ok: false; error: string }> {
     const r = await db.query<{ status: string; request_id: string | null; error_message: string | null }>(
       "SELECT status, request_id, error_message FROM provider_calls WHERE idempotency_key = $1",
@@ -99,6 +101,7 @@ export function createLedger(db: Db) {
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       await fail(meta.key, error);
+      await onFailure?.(error);
       return { ok: false, error };
     }
   }

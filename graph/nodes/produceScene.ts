@@ -30,7 +30,14 @@ export async function produceScene(state: JobStateType, config: LangGraphRunnabl
     if (answer.decision === "GREEN") {
       const clipKey = await renderWithFallback(ctx, scene, step, current.versionId, state);
       if (clipKey) return { clips: { [sceneId]: clipKey } };
-      continue; // every engine failed: the same preview goes back to review, buttons still live
+      // Every engine failed: the credits come back (idempotent, so a replay refunds nothing more)
+      // and the same preview goes back to review with its buttons live.
+      if (answer.creditKey && (await ctx.credits.refund(answer.creditKey))) {
+        await ctx.scenes.setState(sceneId, {
+          errorMessage: "No engine could render this scene, so its credits were refunded. Approve to try again, or re-roll it.",
+        });
+      }
+      continue;
     }
     const script =
       answer.decision === "YELLOW"

@@ -28,6 +28,7 @@ export interface Meters {
 
 export interface Pipeline {
   runner: Runner;
+  db: Db;
   tools: Tools;
   meters: Meters;
   events: JobEvent[];
@@ -88,7 +89,7 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
     const runner = createRunner({
       db, tools, logger: pino({ level: "silent" }),
       checkpointer: saver === "memory" ? memory : createCheckpointer(db),
-      settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {}, ...settings },
+      settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {}, clipCredits: { KLING: 0, LUMA: 0, GEMINI_PRO: 0 }, ...settings },
       leaseTtlMs: 5_000,
       isApprover: (actor) => actor.userId === "U-approver",
     });
@@ -98,6 +99,7 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
   };
   return {
     runner: make(),
+    db,
     tools,
     meters,
     events,

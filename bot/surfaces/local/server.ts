@@ -56,6 +56,7 @@ const DecideBody = z.object({
 
 const STATUS_OF_DECISION: Record<DecideStatus, number> = {
   queued: 200, invalid: 400, not_found: 404, forbidden: 403, stale: 409, duplicate: 409, finished: 409, rate_limited: 429,
+  insufficient_credits: 402,
 };
 
 const STATUS_OF_CODE: Partial<Record<UserFacingCode, number>> = {
@@ -211,7 +212,8 @@ export function createLocalSurface({ app, port, host = "127.0.0.1" }: LocalSurfa
       return sendText(res, 200, body, asset.type, { "cache-control": "no-cache" });
     }
 
-    const method = req.method === "HEAD" ? "GET" : req.method ?? "GET";
+    // HEAD is for media (players probe sizes); the API and the event stream answer GET only.
+    const method = req.method === "HEAD" && !url.pathname.startsWith("/api/") ? "GET" : req.method ?? "GET";
     const matches = routes.filter(([, path]) => path.test(url.pathname));
     const route = matches.find(([m]) => m === method);
     if (!route) {

@@ -2,8 +2,6 @@ import { createHash } from "node:crypto";
 import type { webApi } from "@slack/bolt";
 import type { Logger } from "pino";
 import type { App } from "../../app.js";
-import { settingsFrom } from "../../app.js";
-import { priceOf } from "../../../graph/context.js";
 import type { JobEvent, JobView, SceneCard } from "../../views.js";
 import type { ChatLocation, ChatMessages } from "../../../store/chatMessages.js";
 import { cardMessage, esc, isTerminal, shortId, statusMessage, withoutImage, type SlackMessage } from "./blocks.js";
@@ -42,8 +40,8 @@ export function createRenderer(options: RendererOptions) {
     tracker,
     onError: (err, key) => logger.warn({ ...errorFields(err), key }, "slack render failed"),
   });
-  const settings = settingsFrom(app.config);
-  const pricePerClip = (view: JobView, card?: SceneCard) => priceOf(settings, `clip:${card?.engine ?? view.engine ?? "KLING"}`);
+  // What a 🟢 reserves, as the runner will charge it.
+  const pricePerClip = (view: JobView, _card?: SceneCard) => view.approvalCredits;
   const queueKey = (jobId: string, t: ChatLocation) => `${jobId}|${t.channelId}|${t.threadId}`;
 
   /** Where the job is shown on Slack; before its status row exists, its Slack origin. */

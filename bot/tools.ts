@@ -1,0 +1,62 @@
+import type { Logger } from "pino";
+import type { AppConfig } from "./config.js";
+import type { Blobs, ProductionEngine, Tools } from "../tools/ports.js";
+import { PRODUCTION_ENGINES } from "../tools/ports.js";
+import { createOfflineTools } from "../tools/offline/index.js";
+import { createResilience, SPEC_POLICIES, type Resilience } from "../tools/resilience.js";
+import { createGeminiAnalyst } from "../tools/gemini.js";
+import { createDeepSeekDirector } from "../tools/deepseek.js";
+import { createFal, createFalIllustrator, createFalVideoEngine } from "../tools/fal.js";
+
+export type ToolModes = Record<"analyst" | "director" | "illustrator" | "video", "offline" | "real">;
+
+/**
+ * Chooses each port's adapter from config: a key present ⇒ the real provider behind retries,
+ * a circuit breaker and a limiter (spec §6); no key ⇒ the offline adapter, which needs nothing.
+ */
+export function createTools(config: AppConfig, blobs: Blobs, logger: Logger): { tools: Tools; modes: ToolModes; resilience: Resilience } {
+  const { env } = config;
+  const offline = createOfflineTools({
+    workDir: config.workDir, blobs, ffmpegPath: env.FFMPEG_PATH, ffprobePath: env.FFPROBE_PATH,
+    sceneDurationS: env.SCENE_DURATION_S,
+  });
+  const fal = env.FAL_API_KEY ? createFal({ apiKey: env.FAL_API_KEY }) : null;
+  const falModels: Record<ProductionEngine, string> = { KLING: env.FAL_KLING_MODEL, LUMA: env.FAL_LUMA_MODEL, GEMINI_PRO: env.FAL_VEO_MODEL };
+  const webhookUrl = env.PUBLIC_URL ? new URL("/webhooks/fal", env.PUBLIC_URL).toString() : undefined;
+
+  const candidate: Tools = {
+    ...offline,
+    analyst: env.GEMINI_API_KEY
+      ? createGeminiAnalyst({ apiKey: env.GEMINI_API_KEY, model: env.GEMINI_MODEL, baseUrl: env.GEMINI_BASE_URL })
+      : offline.analyst,
+    director: env.DEEPSEEK_API_KEY
+      ? createDeepSeekDirector({ apiKey: env.DEEPSEEK_API_KEY, model: env.DEEPSEEK_MODEL, baseUrl: env.DEEPSEEK_BASE_URL, deadlineMs: env.DEEPSEEK_DEADLINE_MS })
+      : offline.director,
+    illustrator: fal
+      ? createFalIllustrator({ client: fal, previewModel: env.FAL_PREVIEW_MODEL, styleModel: env.FAL_STYLE_MODEL })
+      : offline.illustrator,
+    engines: fal
+      ? (Object.fromEntries(PRODUCTION_ENGINES.map((engine) => [engine, createFalVideoEngine({
+          client: fal, engine, model: falModels[engine], webhookUrl,
+          pollIntervalMs: env.VIDEO_POLL_INTERVAL_MS, deadlineMs: env.VIDEO_DEADLINE_MS,
+        })])) as Tools["engines"])
+      : offline.engines,
+  };
+  const resilience = createResilience({ policies: SPEC_POLICIES, logger });
+  const guarded = resilience.wrapTools(candidate);
+  // Offline adapters do not fail transiently; retries and spacing would only slow them down.
+  const modes: ToolModes = {
+    analyst: env.GEMINI_API_KEY ? "real" : "offline",
+    director: env.DEEPSEEK_API_KEY ? "real" : "offline",
+    illustrator: fal ? "real" : "offline",
+    video: fal ? "real" : "offline",
+  };
+  const tools: Tools = {
+    ...offline,
+    analyst: modes.analyst === "real" ? guarded.analyst : offline.analyst,
+    director: modes.director === "real" ? guarded.director : offline.director,
+    illustrator: modes.illustrator === "real" ? guarded.illustrator : offline.illustrator,
+    engines: modes.video === "real" ? guarded.engines : offline.engines,
+  };
+  return { tools, modes, resilience };
+}
