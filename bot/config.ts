@@ -34,6 +34,8 @@ const EnvSchema = z.object({
   DEEPSEEK_BASE_URL: z.string().url().default("https://api.deepseek.com"),
   DEEPSEEK_DEADLINE_MS: number(30_000).pipe(z.number().int().positive()),
   FAL_API_KEY: z.string().min(1).optional(),
+  /** Tests reroute every fal host to a loopback stand-in; production leaves it unset. */
+  FAL_API_URL: z.string().url().optional(),
   FAL_PREVIEW_MODEL: z.string().default("fal-ai/flux/schnell"),
   FAL_STYLE_MODEL: z.string().default("fal-ai/flux/dev/image-to-image"),
   FAL_KLING_MODEL: z.string().default("fal-ai/kling-video/v2.5-turbo/pro/image-to-video"),

@@ -6,7 +6,20 @@ import { createOfflineTools } from "../tools/offline/index.js";
 import { createResilience, SPEC_POLICIES, type Resilience } from "../tools/resilience.js";
 import { createGeminiAnalyst } from "../tools/gemini.js";
 import { createDeepSeekDirector } from "../tools/deepseek.js";
-import { createFal, createFalIllustrator, createFalVideoEngine } from "../tools/fal.js";
+import { createDownloader, createFal, createFalIllustrator, createFalVideoEngine } from "../tools/fal.js";
+
+/**
+ * fal's SDK has no base-URL option, so FAL_API_URL (tests: a loopback stand-in) reroutes every fal
+ * host there, carrying the intended host in X-Forwarded-Host.
+ */
+function rerouteTo(origin: string): typeof fetch {
+  return (input, init) => {
+    const target = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+    headers.set("x-forwarded-host", target.host);
+    return fetch(new URL(`${target.pathname}${target.search}`, origin), { ...init, headers });
+  };
+}
 
 export type ToolModes = Record<"analyst" | "director" | "illustrator" | "video", "offline" | "real">;
 
@@ -20,7 +33,9 @@ export function createTools(config: AppConfig, blobs: Blobs, logger: Logger): { 
     workDir: config.workDir, blobs, ffmpegPath: env.FFMPEG_PATH, ffprobePath: env.FFPROBE_PATH,
     sceneDurationS: env.SCENE_DURATION_S,
   });
-  const fal = env.FAL_API_KEY ? createFal({ apiKey: env.FAL_API_KEY }) : null;
+  const falFetch = env.FAL_API_URL ? rerouteTo(env.FAL_API_URL) : undefined;
+  const fal = env.FAL_API_KEY ? createFal({ apiKey: env.FAL_API_KEY, fetch: falFetch }) : null;
+  const download = createDownloader({ fetch: falFetch });
   const falModels: Record<ProductionEngine, string> = { KLING: env.FAL_KLING_MODEL, LUMA: env.FAL_LUMA_MODEL, GEMINI_PRO: env.FAL_VEO_MODEL };
   const webhookUrl = env.PUBLIC_URL ? new URL("/webhooks/fal", env.PUBLIC_URL).toString() : undefined;
 
@@ -33,11 +48,11 @@ export function createTools(config: AppConfig, blobs: Blobs, logger: Logger): { 
       ? createDeepSeekDirector({ apiKey: env.DEEPSEEK_API_KEY, model: env.DEEPSEEK_MODEL, baseUrl: env.DEEPSEEK_BASE_URL, deadlineMs: env.DEEPSEEK_DEADLINE_MS })
       : offline.director,
     illustrator: fal
-      ? createFalIllustrator({ client: fal, previewModel: env.FAL_PREVIEW_MODEL, styleModel: env.FAL_STYLE_MODEL })
+      ? createFalIllustrator({ client: fal, previewModel: env.FAL_PREVIEW_MODEL, styleModel: env.FAL_STYLE_MODEL, download })
       : offline.illustrator,
     engines: fal
       ? (Object.fromEntries(PRODUCTION_ENGINES.map((engine) => [engine, createFalVideoEngine({
-          client: fal, engine, model: falModels[engine], webhookUrl,
+          client: fal, engine, model: falModels[engine], webhookUrl, download,
           pollIntervalMs: env.VIDEO_POLL_INTERVAL_MS, deadlineMs: env.VIDEO_DEADLINE_MS,
         })])) as Tools["engines"])
       : offline.engines,

@@ -95,6 +95,8 @@ export interface FalStandin {
   failNextRequest(status?: number, body?: unknown): void;
   /** Status polls answered IN_QUEUE / IN_PROGRESS before COMPLETED, for later requests. */
   setPollsBeforeDone(n: number): void;
+  /** Requests already accepted complete at their next status poll. */
+  completeQueued(): void;
   statusPolls(requestId: string): number;
   accepted(): Submission[];
   reset(): void;
@@ -139,7 +141,8 @@ export async function createFalStandin(options: { apiKey?: string } = {}): Promi
     const url = new URL(req.url ?? "/", "http://standin");
     const method = req.method ?? "GET";
     const auth = req.headers.authorization;
-    const host = String(req.headers["x-standin-host"] ?? "");
+    // The product's FAL_API_URL reroute sends the intended host as X-Forwarded-Host.
+    const host = String(req.headers["x-standin-host"] ?? req.headers["x-forwarded-host"] ?? "");
     const isJson = String(req.headers["content-type"] ?? "").includes("application/json");
     let body: unknown;
     if (isJson && raw.length) body = JSON.parse(raw.toString("utf8"));
@@ -268,6 +271,7 @@ export async function createFalStandin(options: { apiKey?: string } = {}): Promi
       failNextRequest = { status, body };
     },
     setPollsBeforeDone: (n) => { pollsBeforeDone = n; },
+    completeQueued: () => { for (const state of requestsById.values()) state.pollsBeforeDone = 0; },
     statusPolls: (id) => requestsById.get(id)?.polls ?? 0,
     accepted: () => submissions.filter((s) => s.requestId !== undefined),
     reset() {
