@@ -59,6 +59,8 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
   const runner = createRunner({
     db, tools, logger, settings: settingsFrom(config, toolModes), checkpointer: createCheckpointer(db),
     leaseTtlMs: config.env.LEASE_TTL_MS,
+    // With a public URL, fal announces finished renders; polling is only the lost-webhook fallback.
+    webhookGraceMs: config.env.PUBLIC_URL && toolModes.video === "real" ? config.env.VIDEO_DEADLINE_MS : undefined,
     isApprover: createApproverCheck({ slackUserIds: config.env.SLACK_APPROVER_IDS, discordRoleIds: config.env.DISCORD_APPROVER_ROLE_IDS }),
   });
   return {

@@ -14,6 +14,11 @@ interface WatcherDeps {
   logger: Logger;
   /** Called after a render's answer was queued, so the job gets resumed. */
   enqueued: (jobId: string) => void;
+  /**
+   * With provider webhooks on, wait this long for the webhook before collecting anyway (a lost
+   * webhook must not strand a paid render). Undefined: collect (poll) at once.
+   */
+  webhookGraceMs?: number;
 }
 
 /**
@@ -22,14 +27,34 @@ interface WatcherDeps {
  * so a restarted process simply collects the stored request id again; a fal webhook (when
  * configured) answers the same interrupt through the same queue.
  */
-export function createRenderWatcher({ tools, store, logger, enqueued }: WatcherDeps) {
+export function createRenderWatcher({ tools, store, logger, enqueued, webhookGraceMs }: WatcherDeps) {
   const watching = new Map<string, { jobId: string; abort: AbortController; done: Promise<void> }>();
+  /** Provider requests whose webhook arrived, and watchers waiting for one. */
+  const notified = new Set<string>();
+  const waiters = new Map<string, () => void>();
+
+  /** Resolves when the request's webhook arrives, the grace period ends, or the watch is aborted. */
+  function webhookOrGrace(requestId: string, signal: AbortSignal): Promise<void> {
+    if (webhookGraceMs === undefined || notified.has(requestId)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(requestId);
+        resolve();
+      };
+      const timer = setTimeout(done, webhookGraceMs);
+      waiters.set(requestId, done);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
 
   async function answerFor(jobId: string, wait: RenderWait, signal: AbortSignal): Promise<RenderAnswer> {
     const row = await store.ledger.get<{ clipKey: string }>(wait.callKey);
     if (row?.status === "completed" && row.result) return { ok: true, clipKey: row.result.clipKey };
     if (row?.status === "failed") return { ok: false, error: "the engine failed this render" };
     try {
+      await webhookOrGrace(wait.requestId, signal);
+      if (signal.aborted) throw new Error("watch aborted");
       const clip = await tools.engines[wait.engine].collect(wait.requestId, signal);
       const clipKey = await tools.blobs.put(clip);
       await recordClip(jobId, wait, clipKey);
@@ -89,6 +114,11 @@ export function createRenderWatcher({ tools, store, logger, enqueued }: WatcherD
 
   return {
     watch,
+    /** A provider said the request finished: collect it now (in this process or the next watch). */
+    notify(requestId: string): void {
+      notified.add(requestId);
+      waiters.get(requestId)?.();
+    },
     /** Stops waiting on a job's renders (cancelled). */
     forget(jobId: string): void {
       for (const w of watching.values()) if (w.jobId === jobId) w.abort.abort();

@@ -37,6 +37,8 @@ export interface RunnerOptions {
   leaseTtlMs?: number;
   /** Name of this process in lease rows. */
   instanceId?: string;
+  /** Renders are announced by provider webhooks; poll only after this grace period. */
+  webhookGraceMs?: number;
 }
 
 /**
@@ -81,7 +83,9 @@ export function createRunner(options: RunnerOptions) {
     for await (const _step of stream) await publish(jobId);
   }
 
-  const watcher = createRenderWatcher({ tools, store, logger, enqueued: (jobId) => kick(jobId) });
+  const watcher = createRenderWatcher({
+    tools, store, logger, enqueued: (jobId) => kick(jobId), webhookGraceMs: options.webhookGraceMs,
+  });
 
   function emit(event: JobEvent) {
     for (const listener of listeners) {
@@ -229,6 +233,18 @@ export function createRunner(options: RunnerOptions) {
       const ids = [...new Set([...(await store.jobs.listUnfinished()), ...(await store.decisions.jobsWithQueued())])];
       for (const id of ids) kick(id);
       return ids;
+    },
+    /**
+     * A provider webhook (signature already verified) says a request finished. Deliveries are
+     * deduplicated by request id: only a request still being waited on does anything.
+     */
+    async providerResult(requestId: string): Promise<"accepted" | "duplicate" | "unknown"> {
+      const call = await store.ledger.byRequestId(requestId);
+      if (!call) return "unknown";
+      if (call.status !== "submitted") return "duplicate";
+      watcher.notify(requestId);
+      kick(call.jobId);
+      return "accepted";
     },
     view: async (jobId: string) => views.build(jobId, await snapshotOf(jobId)),
     jobsOf: (userId: string) => store.jobs.listForUser(userId),

@@ -106,6 +106,16 @@ export function createLedger(db: Db) {
     }
   }
 
+  /** The call a provider request id belongs to (webhooks name requests, not our keys). */
+  async function byRequestId(requestId: string): Promise<{ key: string; jobId: string; status: LedgerRow<unknown>["status"] } | null> {
+    const r = await db.query<{ idempotency_key: string; job_id: string; status: LedgerRow<unknown>["status"] }>(
+      "SELECT idempotency_key, job_id, status FROM provider_calls WHERE request_id = $1 LIMIT 1",
+      [requestId],
+    );
+    const row = r.rows[0];
+    return row ? { key: row.idempotency_key, jobId: row.job_id, status: row.status } : null;
+  }
+
   async function totalCost(jobId: string): Promise<number> {
     const r = await db.query<{ total: string | null }>(
       "SELECT SUM(cost) AS total FROM provider_calls WHERE job_id = $1 AND status <> 'failed'",
@@ -114,7 +124,7 @@ export function createLedger(db: Db) {
     return Number(r.rows[0]?.total ?? 0);
   }
 
-  return { get, begin, complete, fail, once, submitOnce, totalCost };
+  return { get, begin, complete, fail, once, submitOnce, byRequestId, totalCost };
 }
 
 export type Ledger = ReturnType<typeof createLedger>;
