@@ -34,6 +34,7 @@ export function settingsFrom(config: AppConfig, modes: ToolModes): PipelineSetti
     styleStrength: config.env.STYLE_STRENGTH,
     prices: operationPrices(config.env, modes),
     clipCredits: clipCredits(config.env, modes),
+    song: { minShotMs: config.env.SHOT_MIN_MS, maxShotMs: config.env.SHOT_MAX_MS, maxAuditAttempts: config.env.MAX_AUDIT_ATTEMPTS },
   };
 }
 

@@ -22,6 +22,9 @@ const EnvSchema = z.object({
   SCENE_DURATION_S: number(5).pipe(z.number().min(1).max(10)),
   INTEGRITY_THRESHOLD: number(0.4).pipe(z.number().min(0).max(1)),
   STYLE_STRENGTH: number(0.4).pipe(z.number().min(0.3).max(0.5)),
+  SHOT_MIN_MS: number(3_000).pipe(z.number().int().min(500)),
+  SHOT_MAX_MS: number(10_000).pipe(z.number().int().min(1_000)),
+  MAX_AUDIT_ATTEMPTS: number(3).pipe(z.number().int().min(1).max(10)),
   LEASE_TTL_MS: number(60_000).pipe(z.number().int().min(5_000)),
   PORT: number(3000).pipe(z.number().int().min(0).max(65535)),
   /** The local page listens on loopback only unless told otherwise. */
@@ -68,6 +71,12 @@ const EnvSchema = z.object({
   SLACK_FILE_HOSTS: list,
   SLACK_UPLOAD_LIMIT_MB: number(100).pipe(z.number().positive()),
   SLACK_APPROVER_IDS: list,
+  DISCORD_TOKEN: z.string().min(1).optional(),
+  DISCORD_APP_ID: z.string().min(1).optional(),
+  /** Tests point discord.js REST at a loopback stand-in; production leaves it unset. */
+  DISCORD_API_URL: z.string().url().optional(),
+  DISCORD_FILE_HOSTS: list,
+  DISCORD_UPLOAD_LIMIT_MB: number(10).pipe(z.number().positive()),
   DISCORD_APPROVER_ROLE_IDS: list,
 });
 

@@ -6,6 +6,7 @@ import { loadConfig } from "./config.js";
 import { createApp } from "./app.js";
 import { createLocalSurface } from "./surfaces/local/server.js";
 import { createSlackSurface } from "./surfaces/slack/index.js";
+import { createDiscordSurface } from "./surfaces/discord/index.js";
 
 const config = loadConfig();
 const app = await createApp(config);
@@ -29,6 +30,16 @@ if (env.SLACK_BOT_TOKEN && (env.SLACK_APP_TOKEN || env.SLACK_SIGNING_SECRET)) {
   surfaces.push({ name: env.SLACK_APP_TOKEN ? "slack (socket mode)" : `slack (http :${env.SLACK_PORT})`, stop: () => slack.stop() });
 } else if (env.SLACK_BOT_TOKEN) {
   logger.warn("SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (socket mode) nor SLACK_SIGNING_SECRET (http): Slack stays off");
+}
+
+if (env.DISCORD_TOKEN && env.DISCORD_APP_ID) {
+  const discord = createDiscordSurface({
+    app, token: env.DISCORD_TOKEN, appId: env.DISCORD_APP_ID, apiUrl: env.DISCORD_API_URL,
+    fileHosts: env.DISCORD_FILE_HOSTS.length ? env.DISCORD_FILE_HOSTS : undefined,
+    uploadLimitBytes: env.DISCORD_UPLOAD_LIMIT_MB * 1024 * 1024, publicUrl: env.PUBLIC_URL,
+  });
+  await discord.start();
+  surfaces.push({ name: "discord", stop: () => discord.stop() });
 }
 
 // With no chat platform configured, the local chat page is the embedded default.

@@ -5,6 +5,9 @@ import type { Scenes } from "../store/scenes.js";
 import type { Ledger } from "../store/ledger.js";
 import type { AuditLog } from "../store/audit.js";
 import type { Credits } from "../store/credits.js";
+import type { Projects } from "../store/projects.js";
+import type { Rules } from "../store/rules.js";
+import type { ShotStates } from "../store/shotStates.js";
 import type { ProductionEngine } from "../tools/ports.js";
 
 /** Knobs of the pipeline; defaults live in bot/config.ts. */
@@ -17,9 +20,14 @@ export interface PipelineSettings {
   styleStrength: number;
   /** Estimated USD cost per paid operation, recorded against the job (e.g. "preview", "clip:KLING"). */
   prices: Record<string, number>;
+  /** Song route: shot length bounds and how often the audit may send a shot back to DRAFT. */
+  song: { minShotMs: number; maxShotMs: number; maxAuditAttempts: number };
   /** Credits a 🟢 approval reserves from the job owner, by the job's routed engine (0 = free). */
   clipCredits: Record<ProductionEngine, number>;
 }
+
+/** Kling makes 5–10 s clips; max ≥ 2 × min lets the shot planner cut on bars. */
+export const DEFAULT_SONG_SETTINGS: PipelineSettings["song"] = { minShotMs: 3_000, maxShotMs: 10_000, maxAuditAttempts: 3 };
 
 /**
  * What every node gets through the LangGraph runtime context. Context is not checkpointed, so
@@ -32,6 +40,9 @@ export interface GraphContext {
   ledger: Ledger;
   audit: AuditLog;
   credits: Credits;
+  projects: Projects;
+  rules: Rules;
+  shotStates: ShotStates;
   settings: PipelineSettings;
 }
 

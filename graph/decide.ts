@@ -34,6 +34,14 @@ export interface DecideResult {
   message: string;
 }
 
+export interface RevertRequest {
+  jobId: string;
+  sceneIndex: number;
+  /** The version to bring back (it comes back as a new version). */
+  toVersion: number;
+  actor: Actor;
+}
+
 export interface CancelRequest {
   jobId: string;
   actor: Actor;
@@ -141,6 +149,31 @@ export function createDecider(deps: DeciderDeps) {
     return { ok: true, status: "queued", message: `${label} ${VERB[answer.decision]}.` };
   }
 
+  /** Brings an earlier version of a scene back, as a new version, while the scene awaits review. */
+  async function revert(request: RevertRequest): Promise<DecideResult> {
+    const auth = await authorise(request.jobId, request.actor);
+    if ("error" in auth) return auth.error as DecideResult;
+    const { job, user } = auth;
+    if (isFinished(job)) return { ok: false, status: "finished", message: "This job is finished; nothing was changed." };
+    const label = `Scene ${request.sceneIndex + 1}`;
+    const open = (await deps.pending(job.id)).find((p) => p.value.kind === "review" && p.value.sequenceIndex === request.sceneIndex);
+    if (!open) return { ok: false, status: "stale", message: `${label} is not waiting for a review; revert it when it is.` };
+    const versions = await store.scenes.versions(open.value.sceneId);
+    if (!versions.some((v) => v.versionNo === request.toVersion && v.previewKey && v.versionNo !== (open.value as { versionNo: number }).versionNo)) {
+      return { ok: false, status: "invalid", message: `${label} has no earlier version ${request.toVersion} to bring back.` };
+    }
+    const value: ReviewAnswer = { decision: "REVERT", toVersion: request.toVersion, actorId: user.id };
+    const queued = await store.decisions.enqueue({
+      jobId: job.id, interruptId: open.id, sceneId: open.value.sceneId, kind: "review", value: { ...value }, actorId: user.id,
+    });
+    if (!queued) return { ok: false, status: "duplicate", message: `${label} was already decided; nothing was changed.` };
+    await store.audit.record({
+      userId: user.id, action: "scene.revert", entityType: "scene", entityId: open.value.sceneId, details: { jobId: job.id, toVersion: request.toVersion },
+    });
+    deps.onQueued(job.id);
+    return { ok: true, status: "queued", message: `${label}: version ${request.toVersion} comes back as a new version.` };
+  }
+
   /** 🟢 for every scene that waits for a review. */
   async function approveAll(jobId: string, actor: Actor): Promise<DecideResult[]> {
     const reviews = (await deps.pending(jobId)).filter((p) => p.value.kind === "review");
@@ -167,5 +200,5 @@ export function createDecider(deps: DeciderDeps) {
     return { ok: true, status: "queued", message: "Job cancelled. Finished clips are kept; nothing more will be charged." };
   }
 
-  return { decide, approveAll, cancel };
+  return { decide, approveAll, cancel, revert };
 }

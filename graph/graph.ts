@@ -5,10 +5,13 @@ import { synthesizeStyle } from "./nodes/synthesizeStyle.js";
 import { directScenes } from "./nodes/directScenes.js";
 import { produceScene } from "./nodes/produceScene.js";
 import { assembleVideo } from "./nodes/assembleVideo.js";
+import { analyzeSong } from "./nodes/analyzeSong.js";
+import { produceShot } from "./nodes/produceShot.js";
+import { renderSongVideo } from "./nodes/renderSongVideo.js";
 
 /** Which entry route a job takes. */
-function routeByKind(_state: JobStateType): "analyzeBrand" {
-  return "analyzeBrand";
+function routeByKind(state: JobStateType): "analyzeBrand" | "analyzeSong" {
+  return state.kind === "song" ? "analyzeSong" : "analyzeBrand";
 }
 
 /** A flagged job stops before anything else is paid for. */
@@ -21,6 +24,11 @@ function fanOutScenes(state: JobStateType): Send[] {
   return state.sceneIds.map((sceneId) => new Send("produceScene", { ...state, sceneId }));
 }
 
+/** One branch per shot of the song. */
+function fanOutShots(state: JobStateType): Send[] {
+  return state.sceneIds.map((sceneId) => new Send("produceShot", { ...state, sceneId }));
+}
+
 /** Builds the production graph; compile it with a checkpointer (MemorySaver or PostgresSaver). */
 export function createProductionGraph(checkpointer: BaseCheckpointSaver) {
   return (
@@ -30,8 +38,11 @@ export function createProductionGraph(checkpointer: BaseCheckpointSaver) {
       .addNode("directScenes", directScenes)
       .addNode("produceScene", produceScene)
       .addNode("assembleVideo", assembleVideo)
-      // The input kind picks the route: a brand image starts with its analysis.
-      .addConditionalEdges(START, routeByKind, ["analyzeBrand"])
+      .addNode("analyzeSong", analyzeSong)
+      .addNode("produceShot", produceShot)
+      .addNode("renderSongVideo", renderSongVideo)
+      // The input kind picks the route: a brand image starts with its analysis, an MP3 with the song's.
+      .addConditionalEdges(START, routeByKind, ["analyzeBrand", "analyzeSong"])
       // Low integrity ends the job here: the integrity filter of spec §1.
       .addConditionalEdges("analyzeBrand", afterAnalysis, ["synthesizeStyle", END])
       // The director needs the style reference every preview is anchored to.
@@ -41,6 +52,11 @@ export function createProductionGraph(checkpointer: BaseCheckpointSaver) {
       // The superstep ends only when every scene has its clip: then assemble once.
       .addEdge("produceScene", "assembleVideo")
       .addEdge("assembleVideo", END)
+      // Song route: every shot runs its own draft/audit/image/review/video loop in parallel.
+      .addConditionalEdges("analyzeSong", fanOutShots, ["produceShot"])
+      // When every shot is COMPLETED: cut, concatenate and mux the song, once.
+      .addEdge("produceShot", "renderSongVideo")
+      .addEdge("renderSongVideo", END)
       .compile({ checkpointer })
   );
 }

@@ -168,7 +168,7 @@ export async function inspectImage(bytes: Uint8Array, limits: Partial<ImageLimit
   const accepted = detected ? ACCEPTED_TYPES[detected.mime] : undefined;
   if (!detected || !accepted || accepted.kind !== "image") {
     const what = detected ? `a ${detected.ext.toUpperCase()} file` : "not an image I can recognise";
-    throw new UserFacingError("UNSUPPORTED_FILE", `That file is ${what}. ${hint}`);
+    throw new UserFacingError("UNSUPPORTED_FILE", `That file is ${what}. ${hint} For a music video, send an MP3 song.`);
   }
 
   const { width, height } = await readDimensions(bytes, accepted.label, hint);

@@ -59,8 +59,10 @@ export function createJobViews(deps: {
         versionNo: open?.value.kind === "review" ? open.value.versionNo : v?.versionNo ?? 0,
         previewKey: v?.previewKey ?? null,
         clipKey: v?.clipKey ?? null,
-        scriptExcerpt: v ? excerpt(`${v.cameraMovement}. ${v.cinematographyPrompt}`) : "",
-        timeRange: null,
+        scriptExcerpt: s.startMs !== null
+          ? excerpt(`${s.lyricsSnippet ? `“${s.lyricsSnippet}” · ` : ""}${s.description ?? ""}`)
+          : v ? excerpt(`${v.cameraMovement}. ${v.cinematographyPrompt}`) : "",
+        timeRange: s.startMs !== null && s.endMs !== null ? `${clock(s.startMs)}–${clock(s.endMs)}` : null,
         decidedBy: s.decidedBy ? names.get(s.decidedBy) ?? null : null,
         lastDecision: decisions.get(s.id) ?? null,
         awaiting: open?.value.kind ?? null,
@@ -98,6 +100,12 @@ export function createJobViews(deps: {
   }
 
   return { build };
+}
+
+/** m:ss of a time in the song. */
+function clock(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
 function excerpt(text: string): string {

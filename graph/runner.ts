@@ -6,7 +6,7 @@ import { hasUnfinishedWork, pendingInterrupts } from "./interrupts.js";
 import { createJobViews } from "./jobView.js";
 import { createRenderWatcher } from "./renderWatcher.js";
 import { createJobIntake, type StartRequest } from "./startJob.js";
-import { createDecider, type CancelRequest, type DecideRequest, type DecideResult } from "./decide.js";
+import { createDecider, type CancelRequest, type DecideRequest, type DecideResult, type RevertRequest } from "./decide.js";
 import type { GraphContext, PipelineSettings } from "./context.js";
 import type { JobEvent, JobView } from "../bot/views.js";
 import type { Db } from "../store/db.js";
@@ -19,6 +19,9 @@ import { createAuditLog } from "../store/audit.js";
 import { createUsers } from "../store/users.js";
 import { createRateLimiter } from "../store/limits.js";
 import { createCredits } from "../store/credits.js";
+import { createProjects } from "../store/projects.js";
+import { createRules } from "../store/rules.js";
+import { createShotStates } from "../store/shotStates.js";
 import { isUserFacing } from "./errors.js";
 import type { Tools } from "../tools/ports.js";
 import type { Actor } from "./actor.js";
@@ -53,11 +56,13 @@ export function createRunner(options: RunnerOptions) {
   const store = {
     jobs: createJobs(db), scenes: createScenes(db), ledger: createLedger(db), leases: createLeases(db),
     decisions: createDecisions(db), audit: createAuditLog(db), users: createUsers(db), limits: createRateLimiter(db),
-    credits: createCredits(db),
+    credits: createCredits(db), projects: createProjects(db), rules: createRules(db, tools.embedder),
+    shotStates: createShotStates(db),
   };
   const graph = createProductionGraph(checkpointer);
   const context: GraphContext = {
     tools, settings, jobs: store.jobs, scenes: store.scenes, ledger: store.ledger, audit: store.audit, credits: store.credits,
+    projects: store.projects, rules: store.rules, shotStates: store.shotStates,
   };
   const views = createJobViews({ db, ...store, clipCredits: settings.clipCredits });
   const listeners = new Set<(event: JobEvent) => void>();
@@ -228,6 +233,13 @@ export function createRunner(options: RunnerOptions) {
     /** 🟢 on every scene waiting for review. */
     approveAll: (jobId: string, actor: Actor) => decider.approveAll(jobId, actor),
     cancel: (request: CancelRequest) => decider.cancel(request),
+    /** Brings back an earlier version of a scene or shot, as a new version (history is never rewritten). */
+    revert: (request: RevertRequest) => decider.revert(request),
+    /** Every version of a scene (previews, edits, re-rolls, reverts, clips), oldest first. */
+    async versions(jobId: string, sceneIndex: number) {
+      const scene = (await store.scenes.list(jobId)).find((s) => s.sequenceIndex === sceneIndex);
+      return scene ? store.scenes.versions(scene.id) : [];
+    },
     /** Continues every unfinished job whose lease is free: call at process start. */
     async recover(): Promise<string[]> {
       const ids = [...new Set([...(await store.jobs.listUnfinished()), ...(await store.decisions.jobsWithQueued())])];

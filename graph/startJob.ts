@@ -1,11 +1,14 @@
+import { fileTypeFromBuffer } from "file-type";
 import type { Db } from "../store/db.js";
-import type { JobOrigin, Jobs } from "../store/jobs.js";
+import type { JobOrigin, Jobs, NewJob } from "../store/jobs.js";
 import type { AuditLog } from "../store/audit.js";
 import type { Users } from "../store/users.js";
 import type { RateLimiter } from "../store/limits.js";
+import type { Projects } from "../store/projects.js";
 import type { Tools } from "../tools/ports.js";
 import { isUserFacing } from "./errors.js";
-import { validateImageUpload } from "./intake.js";
+import { sanitizeFilename, validateImageUpload } from "./intake.js";
+import { inspectAudio } from "./intake-audio.js";
 import type { Actor } from "./actor.js";
 
 export interface StartRequest {
@@ -18,37 +21,50 @@ export interface StartRequest {
 interface IntakeDeps {
   db: Db;
   tools: Tools;
-  store: { jobs: Jobs; audit: AuditLog; users: Users; limits: RateLimiter };
+  store: { jobs: Jobs; audit: AuditLog; users: Users; limits: RateLimiter; projects: Projects };
   onCreated: (jobId: string) => void;
 }
 
+type Upload = Omit<NewJob, "userId" | "inputKey" | "origin"> & { details: Record<string, unknown> };
+
 /**
- * Turns an upload into a job: limits, validation by content, the blob, then the job row and its
- * audit row in one transaction, so a bad file leaves nothing behind but the audit of its refusal.
+ * Turns an upload into a job: limits, validation by content (an image starts a brand video, an
+ * MP3 a music video), the blob, then the job row and its audit row in one transaction, so a bad
+ * file leaves nothing behind but the audit of its refusal.
  */
 export function createJobIntake({ db, tools, store, onCreated }: IntakeDeps) {
+  async function inspect(request: StartRequest, userId: string): Promise<Upload> {
+    const { bytes, filename, declaredType } = request.file;
+    if ((await fileTypeFromBuffer(bytes))?.mime === "audio/mpeg") {
+      const audio = await inspectAudio(bytes);
+      const project = await store.projects.ensureDefault(userId);
+      return {
+        kind: "song", filename: sanitizeFilename(filename, "mp3"), mimeType: audio.mimeType, fileSize: audio.sizeBytes,
+        fileHash: audio.sha256, projectId: project.id,
+        details: { durationMs: audio.durationMs, title: audio.title ?? null, projectId: project.id },
+      };
+    }
+    const image = await validateImageUpload({ filename, declaredType, bytes });
+    return {
+      kind: "image", filename: image.filename, mimeType: image.mimeType, fileSize: image.sizeBytes, fileHash: image.sha256,
+      details: { width: image.width, height: image.height, declaredTypeMismatch: image.declaredTypeMismatch ?? null },
+    };
+  }
+
   async function start(request: StartRequest): Promise<{ jobId: string }> {
     const user = await store.users.ensure(request.actor);
     try {
       await store.limits.enforce(user.id, "upload");
-      const upload = await validateImageUpload({
-        filename: request.file.filename, declaredType: request.file.declaredType, bytes: request.file.bytes,
-      });
+      const { details, ...upload } = await inspect(request, user.id);
       await store.limits.enforce(user.id, "generate");
       // Content-addressed: storing first is harmless, the same bytes always land on one key.
       const inputKey = await tools.blobs.put({ data: request.file.bytes, contentType: upload.mimeType });
       const jobId = await db.transaction(async (tx) => {
-        const id = await store.jobs.insert(
-          {
-            userId: user.id, kind: "image", inputKey, filename: upload.filename, mimeType: upload.mimeType,
-            fileSize: upload.sizeBytes, fileHash: upload.sha256, origin: request.origin ?? {},
-          },
-          tx,
-        );
+        const id = await store.jobs.insert({ ...upload, userId: user.id, inputKey, origin: request.origin ?? {} }, tx);
         await store.audit.record(
           {
             userId: user.id, action: "job.created", entityType: "vision_job", entityId: id,
-            details: { filename: upload.filename, mimeType: upload.mimeType, size: upload.sizeBytes, width: upload.width, height: upload.height, declaredTypeMismatch: upload.declaredTypeMismatch ?? null },
+            details: { kind: upload.kind, filename: upload.filename, mimeType: upload.mimeType, size: upload.fileSize, ...details },
           },
           tx,
         );

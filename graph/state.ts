@@ -64,9 +64,11 @@ export type InterruptPayload = ReviewRequest | RenderWait;
 
 export type Decision = "GREEN" | "YELLOW" | "RED";
 
-/** Resume value of a review interrupt. */
+/** Resume value of a review interrupt. REVERT brings back an earlier version as a new one. */
 export interface ReviewAnswer {
-  decision: Decision;
+  decision: Decision | "REVERT";
+  /** REVERT: the version number to bring back. */
+  toVersion?: number;
   note?: string;
   /** users.id of who decided. */
   actorId: string;

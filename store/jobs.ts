@@ -1,5 +1,5 @@
 import type { Db, DbClient } from "./db.js";
-import type { BrandAnalysis, ProductionEngine, SceneScript } from "../tools/ports.js";
+import type { BrandAnalysis, ProductionEngine, SceneScript, SongAnalysis } from "../tools/ports.js";
 
 export type JobStatus = "pending" | "analyzing" | "completed" | "flagged" | "failed" | "cancelled";
 export type ProductionStatus =
@@ -23,6 +23,7 @@ export interface JobRow {
   styleReferenceKey: string | null;
   styleProcessing: { method: string; strength: number; seed: number } | null;
   origin: JobOrigin;
+  projectId: string | null;
   createdAt: string;
   production: {
     engine: ProductionEngine;
@@ -41,12 +42,14 @@ export interface NewJob {
   fileSize: number;
   fileHash: string;
   origin: JobOrigin;
+  /** Song jobs run under a project (its LoRA, models, rulebook). */
+  projectId?: string | null;
 }
 
 const SELECT_JOB = `
   SELECT j.id, j.user_id, j.kind, j.image_url, j.original_filename, j.mime_type, j.file_size, j.file_hash,
          j.status, j.error_message, j.analysis_data, j.style_reference_url, j.style_processing, j.origin,
-         j.created_at, p.production_engine, p.routing_reason, p.status AS production_status, p.final_video_key
+         j.created_at, j.project_id, p.production_engine, p.routing_reason, p.status AS production_status, p.final_video_key
   FROM vision_jobs j LEFT JOIN vision_job_video_prompts p ON p.job_id = j.id`;
 
 type Raw = Record<string, any>;
@@ -67,6 +70,7 @@ function toJob(r: Raw): JobRow {
     styleReferenceKey: r.style_reference_url,
     styleProcessing: r.style_processing,
     origin: r.origin ?? {},
+    projectId: r.project_id ?? null,
     createdAt: new Date(r.created_at).toISOString(),
     production: r.production_engine
       ? {
@@ -83,9 +87,9 @@ function toJob(r: Raw): JobRow {
 export function createJobs(db: Db) {
   async function insert(job: NewJob, client: DbClient | Db = db): Promise<string> {
     const r = await client.query<{ id: string }>(
-      `INSERT INTO vision_jobs (user_id, kind, image_url, original_filename, mime_type, file_size, file_hash, origin)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-      [job.userId, job.kind, job.inputKey, job.filename, job.mimeType, job.fileSize, job.fileHash, JSON.stringify(job.origin)],
+      `INSERT INTO vision_jobs (user_id, kind, image_url, original_filename, mime_type, file_size, file_hash, origin, project_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+      [job.userId, job.kind, job.inputKey, job.filename, job.mimeType, job.fileSize, job.fileHash, JSON.stringify(job.origin), job.projectId ?? null],
     );
     return r.rows[0].id;
   }
@@ -110,7 +114,7 @@ export function createJobs(db: Db) {
     await db.query(
       `UPDATE vision_jobs SET status = $2::varchar, error_message = COALESCE($3::text, error_message), updated_at = NOW(),
          processed_at = CASE WHEN $2::varchar IN ('completed', 'flagged', 'failed') THEN NOW() ELSE processed_at END
-       WHERE id = $1`,
+       WHERE id = $1 AND status <> 'cancelled'`,
       [jobId, status, errorMessage],
     );
   }
@@ -121,6 +125,11 @@ export function createJobs(db: Db) {
          integrity_score = $6, brand_essence_prompt = $7, updated_at = NOW() WHERE id = $1`,
       [jobId, JSON.stringify(a), a.physics, a.vibe, a.logic, a.integrity, a.brandEssencePrompt],
     );
+  }
+
+  /** The song analysis is the job's analysis_data (its shots live in scenes). */
+  async function saveSongAnalysis(jobId: string, analysis: SongAnalysis): Promise<void> {
+    await db.query("UPDATE vision_jobs SET analysis_data = $2, updated_at = NOW() WHERE id = $1", [jobId, JSON.stringify(analysis)]);
   }
 
   async function saveStyleReference(
@@ -134,7 +143,7 @@ export function createJobs(db: Db) {
     );
   }
 
-  /** Creates the production row once; a replayed director step leaves the first one in place. */
+  /** Creates the production row once (cancelled if the job was cancelled meanwhile). */
   async function createProduction(
     jobId: string,
     engine: ProductionEngine,
@@ -143,7 +152,8 @@ export function createJobs(db: Db) {
   ): Promise<void> {
     await db.query(
       `INSERT INTO vision_job_video_prompts (job_id, production_engine, routing_reason, status, scenes_data)
-       VALUES ($1, $2, $3, 'preview_generation', $4) ON CONFLICT (job_id) DO NOTHING`,
+       SELECT $1, $2, $3, CASE WHEN j.status = 'cancelled' THEN 'cancelled' ELSE 'preview_generation' END, $4
+       FROM vision_jobs j WHERE j.id = $1 ON CONFLICT (job_id) DO NOTHING`,
       [jobId, engine, routingReason, JSON.stringify(storyboard)],
     );
   }
@@ -152,7 +162,7 @@ export function createJobs(db: Db) {
     await db.query(
       `UPDATE vision_job_video_prompts SET status = $2::varchar, final_video_key = COALESCE($3::text, final_video_key),
          updated_at = NOW(), completed_at = CASE WHEN $2::varchar = 'completed' THEN NOW() ELSE completed_at END
-       WHERE job_id = $1`,
+       WHERE job_id = $1 AND status <> 'cancelled'`,
       [jobId, status, finalVideoKey ?? null],
     );
   }
@@ -194,7 +204,7 @@ export function createJobs(db: Db) {
   }
 
   return {
-    insert, get, reusableAnalysis, setStatus, saveAnalysis, saveStyleReference, createProduction,
+    insert, get, reusableAnalysis, setStatus, saveAnalysis, saveSongAnalysis, saveStyleReference, createProduction,
     setProductionStatus, addCreditsUsed, storyboard, listUnfinished, listForUser,
   };
 }

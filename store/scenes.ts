@@ -31,6 +31,11 @@ export interface SceneRow {
   attemptCount: number;
   decidedBy: string | null;
   errorMessage: string | null;
+  /** Song shots only: the time range in the song, and what is sung meanwhile. */
+  startMs: number | null;
+  endMs: number | null;
+  lyricsSnippet: string | null;
+  description: string | null;
   current: SceneVersion | null;
 }
 
@@ -69,6 +74,20 @@ export function createScenes(db: Db) {
         `INSERT INTO scenes (id, job_id, sequence_index, status) VALUES ($1, $2, $3, 'preview_generation')
          ON CONFLICT (id) DO NOTHING`,
         [id, jobId, index],
+      );
+    }
+  }
+
+  /** Creates a song job's shots: scenes with a time range, lyrics and their section. */
+  async function createShots(
+    jobId: string,
+    shots: Array<{ id: string; startMs: number; endMs: number; lyricsSnippet: string; section: string; description: string }>,
+  ): Promise<void> {
+    for (const [index, s] of shots.entries()) {
+      await db.query(
+        `INSERT INTO scenes (id, job_id, sequence_index, status, start_ms, end_ms, lyrics_snippet, section_title, description)
+         VALUES ($1, $2, $3, 'scripting', $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+        [s.id, jobId, index, s.startMs, s.endMs, s.lyricsSnippet, s.section, s.description],
       );
     }
   }
@@ -132,7 +151,7 @@ export function createScenes(db: Db) {
   async function list(jobId: string): Promise<SceneRow[]> {
     const r = await db.query(
       `SELECT s.id AS s_id, s.job_id, s.sequence_index, s.traffic_light, s.status, s.attempt_count, s.decided_by AS s_decided_by,
-              s.error_message, v.*
+              s.error_message, s.start_ms, s.end_ms, s.lyrics_snippet, s.description AS shot_description, v.*
        FROM scenes s LEFT JOIN scene_versions v ON v.id = s.current_version_id
        WHERE s.job_id = $1 ORDER BY s.sequence_index`,
       [jobId],
@@ -146,6 +165,10 @@ export function createScenes(db: Db) {
       attemptCount: Number(row.attempt_count),
       decidedBy: row.s_decided_by,
       errorMessage: row.error_message,
+      startMs: row.start_ms === null ? null : Number(row.start_ms),
+      endMs: row.end_ms === null ? null : Number(row.end_ms),
+      lyricsSnippet: row.lyrics_snippet,
+      description: row.shot_description,
       current: row.id ? toVersion(row) : null,
     }));
   }
@@ -167,7 +190,7 @@ export function createScenes(db: Db) {
     return r.rows.map((m) => ({ role: m.role, content: m.content, timestamp: new Date(m.created_at).toISOString() }));
   }
 
-  return { create, append, version, versions, setState, list, addMessage, messages };
+  return { create, createShots, append, version, versions, setState, list, addMessage, messages };
 }
 
 export type Scenes = ReturnType<typeof createScenes>;

@@ -193,15 +193,6 @@ export interface Blobs {
   has(key: string): Promise<boolean>;
 }
 
-/** Every port the graph uses, injected once through the runtime context. */
-export interface Tools {
-  analyst: Analyst;
-  director: Director;
-  illustrator: Illustrator;
-  engines: Record<ProductionEngine, VideoEngine>;
-  editor: Editor;
-  blobs: Blobs;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Song route (music-video spec): analysis of the MP3, shot audit, rulebook, images, final render.
@@ -288,4 +279,18 @@ export interface SongRenderInput {
 export interface SongEditor {
   /** Cuts, concatenates and muxes in one pass, or copies streams when clips already fit. */
   renderSong(input: SongRenderInput): Promise<{ media: Media; mode: "copy" | "reencode" }>;
+}
+
+/** Every port the graph uses, injected once through the runtime context. */
+export interface Tools {
+  analyst: Analyst;
+  director: Director;
+  illustrator: Illustrator;
+  engines: Record<ProductionEngine, VideoEngine>;
+  editor: Editor;
+  blobs: Blobs;
+  songAnalyst: SongAnalyst;
+  embedder: Embedder;
+  songIllustrator: SongIllustrator;
+  songEditor: SongEditor;
 }

@@ -2,7 +2,7 @@ import { interrupt, type LangGraphRunnableConfig } from "@langchain/langgraph";
 import { contextOf } from "../context.js";
 import { engineChain } from "../routing.js";
 import type { JobStateType, JobStateUpdate, RenderAnswer, RenderWait, ReviewAnswer, ReviewRequest } from "../state.js";
-import { editScript, makePreview, rerollScript, submitClip, type SceneRef } from "./sceneSteps.js";
+import { editScript, makePreview, rerollScript, submitClip, type ClipExtras, type SceneRef } from "./sceneSteps.js";
 
 /**
  * One scene, from preview to clip, as one branch of the Send fan-out:
@@ -48,15 +48,16 @@ export async function produceScene(state: JobStateType, config: LangGraphRunnabl
 }
 
 /** Tries the routed engine, then its fallbacks (spec §6.1); null when all of them failed. */
-async function renderWithFallback(
+export async function renderWithFallback(
   ctx: ReturnType<typeof contextOf>,
   scene: SceneRef,
   step: number,
   versionId: string,
   state: JobStateType,
+  extras: ClipExtras = {},
 ): Promise<string | null> {
   for (const engine of engineChain(state.engine!)) {
-    const { callKey, submission } = await submitClip(ctx, scene, step, versionId, engine);
+    const { callKey, submission } = await submitClip(ctx, scene, step, versionId, engine, extras);
     if (!submission.ok) continue;
     const result = interrupt<RenderWait, RenderAnswer>({
       kind: "render", sceneId: scene.sceneId, sequenceIndex: scene.sequenceIndex,

@@ -100,6 +100,13 @@ export async function rerollScript(
   );
 }
 
+/** What a song shot adds to a clip request: its own prompt, an end anchor frame, its exact length. */
+export interface ClipExtras {
+  prompt?: string;
+  endFrameKey?: string;
+  durationS?: number;
+}
+
 /** Submits the approved preview to one engine, once; the runner collects the result. */
 export async function submitClip(
   ctx: GraphContext,
@@ -107,6 +114,7 @@ export async function submitClip(
   step: number,
   versionId: string,
   engine: ProductionEngine,
+  extras: ClipExtras = {},
 ): Promise<{ callKey: string; submission: { ok: true; requestId: string } | { ok: false; error: string } }> {
   const callKey = `${scene.sceneId}:${step}:clip:${engine}`;
   const port = ctx.tools.engines[engine];
@@ -115,8 +123,12 @@ export async function submitClip(
     async () => {
       const version = (await ctx.scenes.version(versionId))!;
       const startFrame = await ctx.tools.blobs.get(version.previewKey!);
+      const endFrame = extras.endFrameKey ? await ctx.tools.blobs.get(extras.endFrameKey) : undefined;
       const { requestId } = await port.submit(
-        { startFrame, prompt: version.cinematographyPrompt, durationS: version.durationS },
+        {
+          startFrame, endFrame, prompt: extras.prompt ?? version.cinematographyPrompt,
+          durationS: extras.durationS ?? version.durationS,
+        },
         callKey,
       );
       return requestId;

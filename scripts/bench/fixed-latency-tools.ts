@@ -1,6 +1,7 @@
 import sharp from "sharp";
 import type { BrandAnalysis, Blobs, Media, Tools, VideoEngine, ProductionEngine } from "../../tools/ports.js";
 import { createFfmpeg } from "../../tools/ffmpeg.js";
+import { createOfflineTools } from "../../tools/offline/index.js";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -53,7 +54,10 @@ export async function createFixedLatencyTools(blobs: Blobs, l: Latencies): Promi
       return clip;
     },
   });
+  // The song route is benchmarked with its real offline tools (bench-song), not these fakes.
+  const { songAnalyst, embedder, songIllustrator, songEditor } = createOfflineTools({ workDir: dir, blobs });
   return {
+    songAnalyst, embedder, songIllustrator, songEditor,
     analyst: {
       analyzeBrand: async () => (await sleep(l.analysis), analysis),
       editScene: async () => (await sleep(l.script), { cinematographyPrompt: "edited", reply: "ok" }),

@@ -10,7 +10,7 @@ import { createLocalBlobs } from "../../store/blobs.js";
 import { createOfflineTools } from "../../tools/offline/index.js";
 import { withFaults, type FaultController } from "../../tools/faults.js";
 import { createRunner, type Runner } from "../../graph/runner.js";
-import type { PipelineSettings } from "../../graph/context.js";
+import { DEFAULT_SONG_SETTINGS, type PipelineSettings } from "../../graph/context.js";
 import type { Analyst, Director, Illustrator, ProductionEngine, Tools, VideoEngine } from "../../tools/ports.js";
 import type { Actor } from "../../graph/actor.js";
 import type { JobEvent, SceneCard } from "../../bot/views.js";
@@ -89,7 +89,7 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
     const runner = createRunner({
       db, tools, logger: pino({ level: "silent" }),
       checkpointer: saver === "memory" ? memory : createCheckpointer(db),
-      settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {}, clipCredits: { KLING: 0, LUMA: 0, GEMINI_PRO: 0 }, ...settings },
+      settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {}, clipCredits: { KLING: 0, LUMA: 0, GEMINI_PRO: 0 }, song: DEFAULT_SONG_SETTINGS, ...settings },
       leaseTtlMs: 5_000,
       isApprover: (actor) => actor.userId === "U-approver",
     });

@@ -10,6 +10,10 @@ import { createOfflineDirector } from "./director.js";
 import { createOfflineEditor } from "./editor.js";
 import { createOfflineIllustrator } from "./illustrator.js";
 import { createOfflineVideoEngine } from "./video-engine.js";
+import { createOfflineSongAnalyst } from "./song-analyst.js";
+import { createOfflineEmbedder } from "./embedder.js";
+import { createOfflineSongIllustrator } from "./song-illustrator.js";
+import { createOfflineSongEditor } from "./song-editor.js";
 
 export interface OfflineToolsOptions {
   /** Scratch and render space (clips under `engines/`, edits under `editor/`). */
@@ -35,6 +39,10 @@ export function createOfflineTools(options: OfflineToolsOptions): Tools {
     engines,
     editor: createOfflineEditor({ ffmpeg, workDir: join(options.workDir, "editor") }),
     blobs: options.blobs,
+    songAnalyst: createOfflineSongAnalyst({ ffmpeg, workDir: join(options.workDir, "song-analyst") }),
+    embedder: createOfflineEmbedder(),
+    songIllustrator: createOfflineSongIllustrator(),
+    songEditor: createOfflineSongEditor({ ffmpeg, workDir: join(options.workDir, "song-editor") }),
   };
 }
 

@@ -1,0 +1,50 @@
+/**
+ * The slash commands, defined once for the surface and for scripts/register-discord.ts.
+ * Registration is a separate step (Discord limits command creates per day): run the script
+ * after changing anything here.
+ */
+import {
+  ApplicationIntegrationType,
+  InteractionContextType,
+  SlashCommandBuilder,
+  type RESTPostAPIChatInputApplicationCommandsJSONBody,
+} from "discord.js";
+
+const contexts = [InteractionContextType.Guild, InteractionContextType.BotDM];
+
+const jobOption = (required: boolean) => (o: import("discord.js").SlashCommandStringOption) =>
+  o.setName("job").setDescription("Job id (the 8-character id shown on the job's messages)").setRequired(required).setMinLength(4).setMaxLength(36);
+
+export const COMMANDS = {
+  render: new SlashCommandBuilder()
+    .setName("render")
+    .setDescription("Turn a brand image (or an MP3 song) into a short video, scene by scene, with your approval")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addAttachmentOption((o) => o.setName("file").setDescription("A JPEG, PNG or WebP brand image (up to 10 MB), or an MP3 song").setRequired(true)),
+  status: new SlashCommandBuilder()
+    .setName("status")
+    .setDescription("Show your recent video jobs, or one job")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addStringOption(jobOption(false)),
+  show: new SlashCommandBuilder()
+    .setName("show")
+    .setDescription("Post a job's status and scene cards, with working buttons, in this channel")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addStringOption(jobOption(true)),
+  cancel: new SlashCommandBuilder()
+    .setName("cancel")
+    .setDescription("Stop a job: nothing more is charged, finished clips are kept")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addStringOption(jobOption(true)),
+};
+
+export type CommandName = keyof typeof COMMANDS;
+
+/** The JSON Discord expects in `PUT /applications/:id/commands`. */
+export function commandDefinitions(): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
+  return Object.values(COMMANDS).map((c) => c.toJSON());
+}

@@ -1,0 +1,22 @@
+import type { Client, REST } from "discord.js";
+import type { Logger } from "pino";
+import type { App } from "../../app.js";
+import type { Actor } from "../../../graph/actor.js";
+import type { Runner } from "../../../graph/runner.js";
+import type { ChatMessages } from "../../../store/chatMessages.js";
+import type { FileRules } from "./intake.js";
+import type { Publisher } from "./publisher.js";
+
+/** What every handler gets: injected once by createDiscordSurface, nothing global. */
+export interface SurfaceContext {
+  app: App;
+  runner: Runner;
+  client: Client;
+  rest: REST;
+  logger: Logger;
+  publisher: Publisher;
+  chatMessages: ChatMessages;
+  files: FileRules;
+  /** Configured approvers (DISCORD_APPROVER_ROLE_IDS), the same rule the runner applies. */
+  isApprover(actor: Actor): boolean;
+}
