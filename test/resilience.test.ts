@@ -17,6 +17,7 @@ import {
   type CircuitState,
   type Resilience,
   type ResiliencePolicy,
+  type WrappablePorts,
 } from "../tools/resilience.js";
 
 function policy(over: Partial<ResiliencePolicy> = {}): ResiliencePolicy {
@@ -281,7 +282,7 @@ describe("wrapTools", () => {
     return { port, counts, failSubmits: (n: number) => (submitFailures = n), failCollects: (n: number) => (collectFailures = n) };
   }
 
-  function stubTools(engines: Tools["engines"]): Tools {
+  function stubTools(engines: Tools["engines"]): WrappablePorts & Pick<Tools, "editor" | "blobs"> {
     return {
       analyst: { analyzeBrand: async () => ({}) as never, editScene: async () => ({}) as never },
       director: { directScenes: async () => [], rerollScene: async () => ({}) as never },
@@ -311,7 +312,7 @@ describe("wrapTools", () => {
       engines: { KLING: kling.port, LUMA: luma.port, GEMINI_PRO: veo.port },
       editor,
       blobs,
-    } satisfies Tools;
+    } satisfies WrappablePorts & Pick<Tools, "editor" | "blobs">;
     const wrapped = r.wrapTools(tools);
     expect(wrapped.blobs).toBe(blobs);
     expect(wrapped.editor).toBe(editor);

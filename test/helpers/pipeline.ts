@@ -11,7 +11,8 @@ import { createOfflineTools } from "../../tools/offline/index.js";
 import { withFaults, type FaultController } from "../../tools/faults.js";
 import { createRunner, type Runner } from "../../graph/runner.js";
 import { DEFAULT_SONG_SETTINGS, type PipelineSettings } from "../../graph/context.js";
-import type { Analyst, Director, Illustrator, ProductionEngine, Tools, VideoEngine } from "../../tools/ports.js";
+import type { Analyst, Director, Illustrator, ProductionEngine, SongAnalyst, SongIllustrator, Tools, VideoEngine } from "../../tools/ports.js";
+import { createFfmpeg } from "../../tools/ffmpeg.js";
 import type { Actor } from "../../graph/actor.js";
 import type { JobEvent, SceneCard } from "../../bot/views.js";
 
@@ -24,6 +25,8 @@ export interface Meters {
   director: FaultController<Director>;
   illustrator: FaultController<Illustrator>;
   engines: Record<ProductionEngine, FaultController<VideoEngine>>;
+  songAnalyst: FaultController<SongAnalyst>;
+  songIllustrator: FaultController<SongIllustrator>;
 }
 
 export interface Pipeline {
@@ -52,6 +55,8 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
     analyst: withFaults(offline.analyst),
     director: withFaults(offline.director),
     illustrator: withFaults(offline.illustrator),
+    songAnalyst: withFaults(offline.songAnalyst),
+    songIllustrator: withFaults(offline.songIllustrator),
     engines: {
       KLING: withFaults(offline.engines.KLING),
       LUMA: withFaults(offline.engines.LUMA),
@@ -76,6 +81,8 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
     analyst: meters.analyst.port,
     director: meters.director.port,
     illustrator: meters.illustrator.port,
+    songAnalyst: meters.songAnalyst.port,
+    songIllustrator: meters.songIllustrator.port,
     engines: {
       KLING: gated(meters.engines.KLING.port),
       LUMA: gated(meters.engines.LUMA.port),
@@ -156,4 +163,20 @@ export async function finished(runner: Runner, jobId: string) {
     if (Date.now() > deadline) throw new Error(`job did not finish: ${view?.stage} ${view?.statusLine}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A real MP3: a kick every 0.5 s (120 bpm), louder from the middle on, with lyrics in its tag. */
+export async function songMp3(seconds = 12): Promise<Buffer> {
+  const dir = mkdtempSync(path.join(tmpdir(), "reelbot-song-"));
+  const file = path.join(dir, "song.mp3");
+  const half = seconds / 2;
+  const expr = `0.9*sin(2*PI*60*t)*exp(-18*mod(t\\,0.5))+if(lt(t\\,${half})\\,0.12\\,0.35)*sin(2*PI*220*t)`;
+  await createFfmpeg().run([
+    "-f", "lavfi", "-i", `aevalsrc=${expr}:s=44100:d=${seconds}`,
+    "-metadata", "lyrics=Morning light on the river\nHold on, the sky is ours", "-c:a", "libmp3lame", "-b:a", "96k", file,
+  ]);
+  const { readFileSync } = await import("node:fs");
+  const bytes = readFileSync(file);
+  rmSync(dir, { recursive: true, force: true });
+  return bytes;
 }
