@@ -3,6 +3,7 @@ import type { AppConfig } from "./config.js";
 import { createDb, type Db } from "../store/db.js";
 import { createCheckpointer, migrate } from "../store/migrate.js";
 import { createLocalBlobs } from "../store/blobs.js";
+import { createSupabaseBlobs } from "../store/supabase-blobs.js";
 import { createTools, type ToolModes } from "./tools.js";
 import { clipCredits, operationPrices } from "./prices.js";
 import { createRunner, type Runner } from "../graph/runner.js";
@@ -16,8 +17,8 @@ export interface App {
   tools: Tools;
   runner: Runner;
   logger: Logger;
-  /** Which tools are offline and which are real, for the first log lines. */
-  toolModes: ToolModes;
+  /** Which tools are offline and which are real, and where media is stored: the first log lines. */
+  toolModes: ToolModes & { storage: "local" | "supabase" };
   close(): Promise<void>;
 }
 
@@ -53,10 +54,18 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
     onError: (err) => logger.error({ err }, "idle database client failed"),
   });
   await migrate(db);
-  const blobs = createLocalBlobs(config.blobsDir);
+  const { env } = config;
+  const supabase = env.SUPABASE_URL && env.SUPABASE_SERVICE_ROLE_KEY
+    ? createSupabaseBlobs({
+        url: env.SUPABASE_URL, serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY, bucket: env.SUPABASE_BUCKET,
+        signedUrlTtlS: env.SUPABASE_SIGNED_URL_TTL_S,
+      })
+    : null;
+  await supabase?.ensureBucket();
+  const blobs = supabase ?? createLocalBlobs(config.blobsDir);
   const chosen = createTools(config, blobs, logger);
   const tools = overrides.tools ? overrides.tools(chosen.tools) : chosen.tools;
-  const toolModes = chosen.modes;
+  const toolModes = { ...chosen.modes, storage: supabase ? ("supabase" as const) : ("local" as const) };
   const runner = createRunner({
     db, tools, logger, settings: settingsFrom(config, toolModes), checkpointer: createCheckpointer(db),
     leaseTtlMs: config.env.LEASE_TTL_MS,

@@ -61,6 +61,14 @@ const EnvSchema = z.object({
   CLIP_CREDITS_GEMINI_PRO: z.coerce.number().int().min(0).optional(),
   /** Public base URL of this bot: fal calls PUBLIC_URL/webhooks/fal instead of being polled. */
   PUBLIC_URL: z.string().url().optional(),
+  /** Where fal's webhook listener binds (PUBLIC_URL must reach it). */
+  WEBHOOK_PORT: number(3002).pipe(z.number().int().min(0).max(65535)),
+  WEBHOOK_HOST: z.string().default("0.0.0.0"),
+  FAL_WEBHOOK_JWKS_URL: z.string().url().default("https://rest.fal.ai/.well-known/jwks.json"),
+  SUPABASE_URL: z.string().url().optional(),
+  SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
+  SUPABASE_BUCKET: z.string().min(1).default("media"),
+  SUPABASE_SIGNED_URL_TTL_S: number(3600).pipe(z.number().int().positive()),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().min(1).optional(),

@@ -7,6 +7,7 @@ import { createApp } from "./app.js";
 import { createLocalSurface } from "./surfaces/local/server.js";
 import { createSlackSurface } from "./surfaces/slack/index.js";
 import { createDiscordSurface } from "./surfaces/discord/index.js";
+import { createWebhookServer } from "./webhooks.js";
 
 const config = loadConfig();
 const app = await createApp(config);
@@ -47,6 +48,14 @@ if (surfaces.length === 0) {
   const local = createLocalSurface({ app, port: env.PORT, host: env.HOST });
   const { url } = await local.start();
   surfaces.push({ name: `local page ${url}`, stop: () => local.stop() });
+}
+// fal announces finished renders here instead of being polled (PUBLIC_URL/webhooks/fal).
+if (env.PUBLIC_URL && app.toolModes.video === "real") {
+  const webhooks = createWebhookServer({
+    runner: app.runner, logger, port: env.WEBHOOK_PORT, host: env.WEBHOOK_HOST, jwksUrl: env.FAL_WEBHOOK_JWKS_URL,
+  });
+  const port = await webhooks.start();
+  surfaces.push({ name: `fal webhooks :${port}`, stop: () => webhooks.stop() });
 }
 logger.info({ surfaces: surfaces.map((s) => s.name), tools: app.toolModes, database: app.db.kind }, "bot started");
 

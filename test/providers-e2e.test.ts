@@ -9,6 +9,10 @@ import { createFalStandin, type FalStandin } from "./standins/fal.js";
 import { createGeminiStandin, type GeminiStandin } from "./standins/gemini.js";
 import { createDeepSeekStandin, type DeepSeekStandin } from "./standins/deepseek.js";
 import { brandImage, finished, OWNER, reviewsOpen } from "./helpers/pipeline.js";
+import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { createWebhookServer } from "../bot/webhooks.js";
 
 /**
  * The whole app with every key set: the real Gemini, DeepSeek and fal SDKs, configured from env
@@ -30,8 +34,9 @@ describe("a job against the real provider SDKs (loopback stand-ins)", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const open = async () => {
+  const open = async (extra: Record<string, string> = {}) => {
     const config = loadConfig({
+      ...extra,
       DATA_DIR: dir, LOG_LEVEL: "silent", GEMINI_API_KEY: "gem-test", GEMINI_BASE_URL: gemini.url,
       DEEPSEEK_API_KEY: "ds-test", DEEPSEEK_BASE_URL: deepseek.url, FAL_API_KEY: "fal-test", FAL_API_URL: fal.url,
       VIDEO_POLL_INTERVAL_MS: "250",
@@ -85,6 +90,63 @@ describe("a job against the real provider SDKs (loopback stand-ins)", () => {
     const done = await finished(fresh.runner, jobId);
     expect(done.stage).toBe("done");
     expect(fal.accepted().filter((s) => s.model.includes("video"))).toHaveLength(3);
+  });
+});
+
+describe("fal webhooks resume parked renders", () => {
+  it("waits for signed webhooks instead of polling, and ignores replays", async () => {
+    const fal = await createFalStandin({ apiKey: "fal-test" });
+    const keys = generateKeyPairSync("ed25519");
+    const jwks = http.createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ keys: [keys.publicKey.export({ format: "jwk" })] })));
+    await new Promise<void>((r) => jwks.listen(0, "127.0.0.1", r));
+    const dir = mkdtempSync(path.join(tmpdir(), "reelbot-webhook-"));
+    const app = await createApp(loadConfig({
+      DATA_DIR: dir, LOG_LEVEL: "silent", FAL_API_KEY: "fal-test", FAL_API_URL: fal.url, PUBLIC_URL: "https://bot.example.com",
+      VIDEO_POLL_INTERVAL_MS: "250", VIDEO_DEADLINE_MS: "120000",
+    }), { logger: pino({ level: "silent" }) });
+    const server = createWebhookServer({
+      runner: app.runner, logger: app.logger, port: 0, host: "127.0.0.1",
+      jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`,
+    });
+    const port = await server.start();
+    const deliver = async (requestId: string) => {
+      const body = Buffer.from(JSON.stringify({ request_id: requestId, gateway_request_id: requestId, status: "OK", payload: {} }));
+      const ts = String(Math.floor(Date.now() / 1000));
+      const message = `${requestId}\nuser-1\n${ts}\n${createHash("sha256").update(body).digest("hex")}`;
+      const headers = {
+        "content-type": "application/json", "x-fal-webhook-request-id": requestId, "x-fal-webhook-user-id": "user-1",
+        "x-fal-webhook-timestamp": ts, "x-fal-webhook-signature": sign(null, Buffer.from(message), keys.privateKey).toString("hex"),
+      };
+      return fetch(`http://127.0.0.1:${port}/webhooks/fal`, { method: "POST", body, headers });
+    };
+    try {
+      const { jobId } = await app.runner.start({ actor: OWNER, file: { bytes: await brandImage(23), filename: "brand.png" } });
+      await reviewsOpen(app.runner, jobId, 3);
+      const videos = () => fal.accepted().filter((s) => s.model.includes("video"));
+      await app.runner.approveAll(jobId, OWNER);
+      await waitFor(() => videos().length === 3);
+      // Every submission told fal where to call back.
+      expect(videos().every((s) => s.webhookUrl === "https://bot.example.com/webhooks/fal")).toBe(true);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect((await app.runner.view(jobId))!.stage).toBe("reviewing"); // nothing collected before a webhook
+
+      const forged = await fetch(`http://127.0.0.1:${port}/webhooks/fal`, { method: "POST", body: "{}", headers: { "x-fal-webhook-request-id": "x" } });
+      expect(forged.status).toBe(401);
+      for (const s of videos()) expect((await deliver(s.requestId!)).status).toBe(200);
+      const done = await finished(app.runner, jobId);
+      expect(done.stage).toBe("done");
+      // A late duplicate delivery is acknowledged and changes nothing.
+      expect((await deliver(videos()[0].requestId!)).status).toBe(200);
+      expect(await app.runner.providerResult(videos()[0].requestId!)).toBe("duplicate");
+      expect(videos()).toHaveLength(3);
+    } finally {
+      await server.stop();
+      await app.close();
+      await fal.close();
+      jwks.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
