@@ -2,7 +2,8 @@
  * npm run bench:graph — the production graph's own cost, measured with fixed-latency tools:
  *  1. overhead = wall time of one job ÷ its critical-path provider latency (target ≤ 1.10);
  *  2. checkpoint bytes written per job (PostgresSaver tables);
- *  3. peak RSS with N jobs parked at review (default 1000): state lives in the database.
+ *  3. peak RSS with N jobs parked at review (default 1000): state lives in the database;
+ *  4. the song's final render against a bare `ffmpeg -c copy` concat of the same clips (target ≤ 1.5×).
  * BENCH_DATABASE_URL points it at Postgres; embedded PGlite otherwise.
  */
 import { mkdtempSync } from "node:fs";
@@ -13,9 +14,11 @@ import { createDb, type Db } from "../store/db.js";
 import { createCheckpointer, migrate } from "../store/migrate.js";
 import { createLocalBlobs } from "../store/blobs.js";
 import { createRunner } from "../graph/runner.js";
+import { DEFAULT_SONG_SETTINGS } from "../graph/context.js";
 import { createFixedLatencyTools, criticalPath, type Latencies } from "./bench/fixed-latency-tools.js";
 import type { Actor } from "../graph/actor.js";
 import sharp from "sharp";
+import { benchSongRender } from "./bench/song-render.js";
 
 const LAT: Latencies = { analysis: 400, style: 400, script: 400, preview: 400, submit: 50, render: 1000, assemble: 200 };
 const PARKED = Number(process.env.BENCH_PARKED ?? 1000);
@@ -38,7 +41,7 @@ async function setup(latencies: Latencies) {
   const tools = await createFixedLatencyTools(blobs, latencies);
   const runner = createRunner({
     db, tools, logger: pino({ level: "silent" }), checkpointer: createCheckpointer(db),
-    settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {}, clipCredits: { KLING: 0, LUMA: 0, GEMINI_PRO: 0 } },
+    settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {}, clipCredits: { KLING: 0, LUMA: 0, GEMINI_PRO: 0 }, song: DEFAULT_SONG_SETTINGS },
   });
   return { db, runner };
 }
@@ -106,4 +109,13 @@ const actor = (i: number): Actor => ({ platform: "cli", userId: `bench-${i}` });
   console.log(`  peak RSS: ${mb(peak)}`);
   await runner.close();
   await db.end();
+}
+
+// 4: the song's final render (cut, concatenate, mux the MP3) against a bare stream-copy concat.
+{
+  const r = await benchSongRender();
+  console.log(
+    `song final render, ${r.shots} shots × ${r.shotS} s (mode ${r.mode}): ${r.oursMs.toFixed(0)} ms vs bare ffmpeg -c copy concat ` +
+      `${r.bareMs.toFixed(0)} ms → ${(r.oursMs / r.bareMs).toFixed(2)}× (target ≤ 1.5×)`,
+  );
 }

@@ -48,7 +48,7 @@ describe("a job against the real provider SDKs (loopback stand-ins)", () => {
 
   it("runs a whole job, paying each provider once per decision and charging credits", async () => {
     const app = await open();
-    expect(app.toolModes).toEqual({ analyst: "real", director: "real", illustrator: "real", video: "real" });
+    expect(app.toolModes).toEqual({ analyst: "real", director: "real", illustrator: "real", video: "real", storage: "local" });
     const { jobId } = await app.runner.start({ actor: OWNER, file: { bytes: await brandImage(21), filename: "brand.png" } });
     await reviewsOpen(app.runner, jobId, 3);
     expect(gemini.requests).toHaveLength(1);

@@ -2,6 +2,9 @@
  * Loopback stand-in for the Gemini REST API (v1beta generateContent), as @google/generative-ai
  * 0.24 speaks it under @langchain/google-genai: answers per a handler, 429 RESOURCE_EXHAUSTED with
  * RetryInfo, blocked prompts, hanging calls. Records every request (the API key only as a boolean).
+ * Song route: the default handler answers song plans, shot audits, failure rules and edit regions
+ * (routed by the responseSchema's properties), and :batchEmbedContents / :embedContent return
+ * deterministic vectors of the requested dimensionality (recorded apart, in embedRequests).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,6 +13,8 @@ export interface GeminiRequest {
   model: string;
   /** x-goog-api-key matched the expected key. */
   keyOk: boolean;
+  /** Every inlineData part of the request: its MIME type and decoded size. */
+  media: Array<{ mimeType: string; bytes: number }>;
   body: {
     contents?: Array<{ role: string; parts: Array<{ text?: string; inlineData?: { mimeType: string; data: string } }> }>;
     systemInstruction?: { parts: Array<{ text?: string }> };
@@ -19,6 +24,16 @@ export interface GeminiRequest {
 
 /** Returns the model's JSON answer (an object is serialised, a string is sent verbatim). */
 export type GeminiHandler = (request: GeminiRequest) => unknown;
+
+/** One :batchEmbedContents or :embedContent call. */
+export interface GeminiEmbedRequest {
+  model: string;
+  keyOk: boolean;
+  method: "batchEmbedContents" | "embedContent";
+  texts: string[];
+  taskType?: string;
+  outputDimensionality?: number;
+}
 
 type Scripted = { kind: "429"; retryDelay: string } | { kind: "blocked"; reason: string } | { kind: "hang" } | { kind: "status"; status: number };
 
@@ -33,6 +48,12 @@ export interface GeminiStandin {
   blockNext(reason?: string): void;
   hangNext(): void;
   failNext(status: number): void;
+  /** Embedding calls, apart from `requests` (generateContent only). */
+  readonly embedRequests: GeminiEmbedRequest[];
+  /** The next embedding call answers this status. */
+  failEmbedNext(status?: number): void;
+  /** The next embedding call returns vectors of this length, whatever was asked. */
+  shortVectorsNext(length: number): void;
   reset(): void;
   close(): Promise<void>;
 }
@@ -62,14 +83,82 @@ export const defaultGeminiHandler: GeminiHandler = (request) => {
       reply: `Done: I applied "${payload.user_feedback}" and kept the bottle as it is.`,
     };
   }
+  if ("scenes" in props) return SAMPLE_SONG_PLAN;
+  if ("violations" in props) return auditAnswer(userText(request));
+  if ("rule" in props) {
+    const { feedback } = JSON.parse(userText(request)) as { feedback: string };
+    return { rule: `Avoid ${feedback.replace(/[.!?\s]+$/, "").toLowerCase()}` };
+  }
+  if ("box_2d" in props) return SAMPLE_REGION;
   return { answer: "ok" };
 };
+
+const userText = (request: GeminiRequest) => request.body.contents?.flatMap((c) => c.parts.map((p) => p.text ?? "")).join("\n") ?? "";
+
+/**
+ * A song plan for a 12 s track as a model might really answer it: times approximate, with an
+ * overlap (A/B), a gap (B/C), a shot over the 5 s maximum (C), a 300 ms sliver (D), a start
+ * before 0 (A) and an end past the track (E).
+ */
+export const SAMPLE_SONG_PLAN = {
+  duration_ms: 12_000,
+  bpm: 120,
+  lyrics: "la la la\nsing along\nsing along\nhey\ngoodbye",
+  sections: [
+    { start_ms: 0, end_ms: 4_300, label: "intro" },
+    { start_ms: 4_200, end_ms: 12_500, label: "chorus" },
+  ],
+  scenes: [
+    {
+      title: "Intro",
+      shots: [
+        { start_ms: -300, end_ms: 2_600, lyrics_snippet: "", description: "Wide shot of a quiet street at dawn" },
+        { start_ms: 2_400, end_ms: 4_000, lyrics_snippet: "la la la", description: "Close-up on the hands holding a paper boat" },
+      ],
+    },
+    {
+      title: "Chorus",
+      shots: [
+        { start_ms: 4_500, end_ms: 9_800, lyrics_snippet: "sing along\nsing along", description: "The character stands in the rain under a yellow umbrella" },
+        { start_ms: 9_800, end_ms: 10_100, lyrics_snippet: "hey", description: "Flash of lightning" },
+        { start_ms: 10_100, end_ms: 13_500, lyrics_snippet: "goodbye", description: "The street empties as the rain stops" },
+      ],
+    },
+  ],
+};
+
+/** box_2d [ymin, xmin, ymax, xmax] in 0–1000: x 0.25, y 0.1, w 0.5, h 0.4. */
+export const SAMPLE_REGION = { box_2d: [100, 250, 500, 750] };
+
+/** Missing required terms, plus bare shoulders as the one modesty problem it knows. */
+function auditAnswer(text: string) {
+  const { prompt, required_terms: terms } = JSON.parse(text) as { prompt: string; required_terms: string[]; rules: string[] };
+  const violations = terms.filter((t) => !prompt.toLowerCase().includes(t.toLowerCase())).map((t) => `missing required term "${t}"`);
+  if (/\bbare shoulders\b/i.test(prompt) && !/\bno bare shoulders\b/i.test(prompt)) violations.push("bare shoulders are immodest for a child");
+  return { ok: violations.length === 0, violations };
+}
+
+/** A unit-free deterministic vector per text (FNV-1a seeded xorshift), so equal texts embed equal. */
+export function standinVector(text: string, dimensions: number): number[] {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  let x = h >>> 0 || 1;
+  return Array.from({ length: dimensions }, () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return ((x >>> 0) / 4294967296) * 2 - 1;
+  });
+}
 
 export async function createGeminiStandin(options: { apiKey?: string; handler?: GeminiHandler } = {}): Promise<GeminiStandin> {
   const apiKey = options.apiKey ?? "gemini-test-key";
   let handler = options.handler ?? defaultGeminiHandler;
   const requests: GeminiRequest[] = [];
+  const embedRequests: GeminiEmbedRequest[] = [];
   let script: Scripted[] = [];
+  let embedFailure: number | undefined;
+  let embedLength: number | undefined;
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -79,12 +168,17 @@ export async function createGeminiStandin(options: { apiKey?: string; handler?: 
         res.writeHead(status, { "content-type": "application/json" });
         res.end(JSON.stringify(body));
       };
-      const m = /^\/v1beta\/models\/([^/:]+):generateContent$/.exec(new URL(req.url ?? "/", "http://standin").pathname);
+      const path = new URL(req.url ?? "/", "http://standin").pathname;
+      const e = /^\/v1beta\/models\/([^/:]+):(batchEmbedContents|embedContent)$/.exec(path);
+      if (req.method === "POST" && e) return embed(e[1], e[2] as GeminiEmbedRequest["method"], req, Buffer.concat(chunks), send);
+      const m = /^\/v1beta\/models\/([^/:]+):generateContent$/.exec(path);
       if (req.method !== "POST" || !m) return send(404, { error: { code: 404, message: "Not found", status: "NOT_FOUND" } });
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as GeminiRequest["body"];
       const request: GeminiRequest = {
         model: m[1],
         keyOk: req.headers["x-goog-api-key"] === apiKey,
-        body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as GeminiRequest["body"],
+        media: (body.contents ?? []).flatMap((c) => c.parts.flatMap((p) => (p.inlineData ? [{ mimeType: p.inlineData.mimeType, bytes: Buffer.from(p.inlineData.data, "base64").byteLength }] : []))),
+        body,
       };
       requests.push(request);
       if (!request.keyOk) {
@@ -117,12 +211,34 @@ export async function createGeminiStandin(options: { apiKey?: string; handler?: 
     });
   });
 
+  type EmbedPart = { content?: { parts?: Array<{ text?: string }> }; taskType?: string; outputDimensionality?: number };
+  function embed(model: string, method: GeminiEmbedRequest["method"], req: http.IncomingMessage, raw: Buffer, send: (status: number, body: unknown) => void) {
+    const body = JSON.parse(raw.toString("utf8")) as EmbedPart & { requests?: EmbedPart[] };
+    const parts = method === "batchEmbedContents" ? (body.requests ?? []) : [body];
+    const keyOk = req.headers["x-goog-api-key"] === apiKey;
+    const texts = parts.map((p) => (p.content?.parts ?? []).map((x) => x.text ?? "").join(""));
+    embedRequests.push({ model, keyOk, method, texts, taskType: parts[0]?.taskType, outputDimensionality: parts[0]?.outputDimensionality });
+    if (!keyOk) return send(400, { error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT" } });
+    if (embedFailure !== undefined) {
+      const status = embedFailure;
+      embedFailure = undefined;
+      return send(status, { error: { code: status, message: "Internal error encountered.", status: "INTERNAL" } });
+    }
+    const length = embedLength;
+    embedLength = undefined;
+    const vectors = parts.map((p, i) => ({ values: standinVector(texts[i], length ?? p.outputDimensionality ?? 3072) }));
+    return send(200, method === "batchEmbedContents" ? { embeddings: vectors } : { embedding: vectors[0] });
+  }
+
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
 
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    embedRequests,
+    failEmbedNext: (status = 500) => { embedFailure = status; },
+    shortVectorsNext: (length) => { embedLength = length; },
     setHandler: (h) => { handler = h; },
     rateLimit: (n, retryDelay = "7s") => { for (let i = 0; i < n; i++) script.push({ kind: "429", retryDelay }); },
     blockNext: (reason = "SAFETY") => { script.push({ kind: "blocked", reason }); },
@@ -130,6 +246,9 @@ export async function createGeminiStandin(options: { apiKey?: string; handler?: 
     failNext: (status) => { script.push({ kind: "status", status }); },
     reset() {
       requests.length = 0;
+      embedRequests.length = 0;
+      embedFailure = undefined;
+      embedLength = undefined;
       script = [];
       handler = options.handler ?? defaultGeminiHandler;
     },

@@ -10,10 +10,12 @@
  *   (tpad) and cut to its frame count (trim); the concat filter joins them; H.264 is encoded once.
  *
  * Cuts land on shot boundaries: shot i ends at frame round(end_i · fps), computed from the running
- * total rather than per shot, so rounding never accumulates. The soundtrack is the MP3 itself,
- * re-encoded to AAC by default (what every chat client previews) or stream-copied (`audio: "copy"`;
- * MP4 carries MP3, ffprobe reports it as mp3). Either way the result lasts the song within a frame.
+ * total rather than per shot, so rounding never accumulates. The soundtrack is the MP3 itself: in
+ * copy mode its stream is copied too (MP4 carries MP3; browsers and chat players play it), so
+ * nothing at all is re-encoded; the reencode pass encodes it to AAC by default (`audio: "copy"`
+ * keeps it). Either way the result lasts the song within a frame.
  */
+import { mp4Info } from "../mp4-info.js";
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -65,7 +67,9 @@ export function createOfflineSongEditor(options: OfflineSongEditorOptions): Song
         );
         const song = join(dir, "song.mp3");
         await writeFile(song, audio.data);
-        const [probes, songProbe] = await Promise.all([Promise.all(files.map((f) => ffmpeg.probeDetails(f))), ffmpeg.probeDetails(song)]);
+        // Clip headers are read in process (a song may have dozens of clips); the MP3 by ffprobe.
+        const probes = clips.map((clip) => mp4Info(clip.data));
+        const songProbe = await ffmpeg.probeDetails(song);
         if (!songProbe.audioCodec) throw new Error("the soundtrack has no audio stream");
         const totalS = durationsMs.reduce((s, d) => s + d, 0) / 1000;
         if (Math.abs(totalS - songProbe.durationS) > MAX_SONG_MISMATCH_S) {
@@ -80,7 +84,8 @@ export function createOfflineSongEditor(options: OfflineSongEditorOptions): Song
           // The concat demuxer's own quoting: single quotes, embedded quotes closed and escaped.
           await writeFile(list, files.map((f) => `file '${f.replace(/'/g, "'\\''")}'`).join("\n") + "\n");
           await ffmpeg.run(
-            ["-f", "concat", "-safe", "0", "-i", list, "-i", song, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", ...audioArgs, "-movflags", "+faststart", out],
+            // Nothing is re-encoded: MP4 carries the MP3 stream as it is.
+            ["-f", "concat", "-safe", "0", "-i", list, "-i", song, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "copy", "-movflags", "+faststart", out],
             run,
           );
         } else {
