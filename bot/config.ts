@@ -32,6 +32,10 @@ const EnvSchema = z.object({
   GEMINI_API_KEY: z.string().min(1).optional(),
   GEMINI_MODEL: z.string().regex(/^gemini-[23]/, "must start with gemini-2 or gemini-3 (image input)").default("gemini-2.5-flash"),
   GEMINI_BASE_URL: z.string().url().optional(),
+  /** The song route's analyst (audio in) and embeddings for the rulebook. */
+  GEMINI_SONG_MODEL: z.string().regex(/^gemini-[23]/, "must start with gemini-2 or gemini-3 (audio input)").default("gemini-2.5-pro"),
+  GEMINI_EMBED_MODEL: z.string().default("gemini-embedding-001"),
+  GEMINI_EMBED_DIMENSIONS: number(768).pipe(z.number().int().positive()),
   DEEPSEEK_API_KEY: z.string().min(1).optional(),
   DEEPSEEK_MODEL: z.string().default("deepseek-v4-flash"),
   DEEPSEEK_BASE_URL: z.string().url().default("https://api.deepseek.com"),
@@ -44,6 +48,11 @@ const EnvSchema = z.object({
   FAL_KLING_MODEL: z.string().default("fal-ai/kling-video/v2.5-turbo/pro/image-to-video"),
   FAL_LUMA_MODEL: z.string().default("fal-ai/luma-dream-machine/ray-2/image-to-video"),
   FAL_VEO_MODEL: z.string().default("fal-ai/veo3.1/first-last-frame-to-video"),
+  FAL_SONG_LORA_EDIT_MODEL: z.string().default("fal-ai/flux-2/lora/edit"),
+  FAL_SONG_LORA_MODEL: z.string().default("fal-ai/flux-2/lora"),
+  FAL_SONG_INPAINT_MODEL: z.string().default("fal-ai/flux-lora/inpainting"),
+  /** Where a project's LoRA weights live: {id} is replaced by its loraWeightsId (e.g. miriN14). */
+  LORA_URL_TEMPLATE: z.string().default("https://storage.example.com/loras/{id}.safetensors"),
   VIDEO_POLL_INTERVAL_MS: number(2_000).pipe(z.number().int().min(250)),
   VIDEO_DEADLINE_MS: number(360_000).pipe(z.number().int().positive()),
   /** JSON object of model id → USD per call, merged over bot/prices.ts. */

@@ -7,6 +7,9 @@ import { createResilience, SPEC_POLICIES, type Resilience } from "../tools/resil
 import { createGeminiAnalyst } from "../tools/gemini.js";
 import { createDeepSeekDirector } from "../tools/deepseek.js";
 import { createDownloader, createFal, createFalIllustrator, createFalVideoEngine } from "../tools/fal.js";
+import { createGeminiSongAnalyst } from "../tools/gemini-song.js";
+import { createGeminiEmbedder } from "../tools/gemini-embedder.js";
+import { createFalSongIllustrator, loraUrlFromTemplate } from "../tools/fal-song.js";
 
 /**
  * fal's SDK has no base-URL option, so FAL_API_URL (tests: a loopback stand-in) reroutes every fal
@@ -50,6 +53,18 @@ export function createTools(config: AppConfig, blobs: Blobs, logger: Logger): { 
     illustrator: fal
       ? createFalIllustrator({ client: fal, previewModel: env.FAL_PREVIEW_MODEL, styleModel: env.FAL_STYLE_MODEL, download })
       : offline.illustrator,
+    songAnalyst: env.GEMINI_API_KEY
+      ? createGeminiSongAnalyst({ apiKey: env.GEMINI_API_KEY, model: env.GEMINI_SONG_MODEL, baseUrl: env.GEMINI_BASE_URL })
+      : offline.songAnalyst,
+    embedder: env.GEMINI_API_KEY
+      ? createGeminiEmbedder({ apiKey: env.GEMINI_API_KEY, model: env.GEMINI_EMBED_MODEL, dimensions: env.GEMINI_EMBED_DIMENSIONS, baseUrl: env.GEMINI_BASE_URL })
+      : offline.embedder,
+    songIllustrator: fal
+      ? createFalSongIllustrator({
+          client: fal, download, loraUrlOf: loraUrlFromTemplate(env.LORA_URL_TEMPLATE), loraModel: env.FAL_SONG_LORA_EDIT_MODEL,
+          textModel: env.FAL_SONG_LORA_MODEL, inpaintModel: env.FAL_SONG_INPAINT_MODEL,
+        })
+      : offline.songIllustrator,
     engines: fal
       ? (Object.fromEntries(PRODUCTION_ENGINES.map((engine) => [engine, createFalVideoEngine({
           client: fal, engine, model: falModels[engine], webhookUrl, download,
@@ -69,6 +84,9 @@ export function createTools(config: AppConfig, blobs: Blobs, logger: Logger): { 
   const tools: Tools = {
     ...offline,
     analyst: modes.analyst === "real" ? guarded.analyst : offline.analyst,
+    songAnalyst: modes.analyst === "real" ? guarded.songAnalyst : offline.songAnalyst,
+    embedder: modes.analyst === "real" ? guarded.embedder : offline.embedder,
+    songIllustrator: modes.illustrator === "real" ? guarded.songIllustrator : offline.songIllustrator,
     director: modes.director === "real" ? guarded.director : offline.director,
     illustrator: modes.illustrator === "real" ? guarded.illustrator : offline.illustrator,
     engines: modes.video === "real" ? guarded.engines : offline.engines,

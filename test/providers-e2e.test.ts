@@ -8,7 +8,7 @@ import { createApp, type App } from "../bot/app.js";
 import { createFalStandin, type FalStandin } from "./standins/fal.js";
 import { createGeminiStandin, type GeminiStandin } from "./standins/gemini.js";
 import { createDeepSeekStandin, type DeepSeekStandin } from "./standins/deepseek.js";
-import { brandImage, finished, OWNER, reviewsOpen } from "./helpers/pipeline.js";
+import { brandImage, finished, OWNER, reviewsOpen, songMp3 } from "./helpers/pipeline.js";
 import { createHash, generateKeyPairSync, sign } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -70,6 +70,25 @@ describe("a job against the real provider SDKs (loopback stand-ins)", () => {
     // Every request carried the key, and results were copied into our blob store.
     expect(fal.requests.filter((r) => r.host.includes("queue")).every((r) => r.authorized)).toBe(true);
     expect((await app.tools.editor.probe(await app.tools.blobs.get(done.finalVideoKey!))).videoCodec).toBe("h264");
+  });
+
+  it("runs a song job: Gemini hears the MP3, fal draws through the LoRA, Kling gets anchor frames", async () => {
+    const app = await open();
+    const { jobId } = await app.runner.start({ actor: OWNER, file: { bytes: await songMp3(12), filename: "song.mp3" } });
+    const cards = await reviewsOpen(app.runner, jobId, 1);
+    const heard = gemini.requests.flatMap((r) => r.media ?? []).filter((m) => m.mimeType === "audio/mp3");
+    expect(heard).toHaveLength(1);
+    const shotImages = fal.accepted().filter((s) => s.model.includes("flux-2/lora"));
+    expect(shotImages).toHaveLength(cards.length);
+    expect(JSON.stringify(shotImages[0].input)).toContain("miriN14");
+    await app.runner.approveAll(jobId, OWNER);
+    const done = await finished(app.runner, jobId);
+    expect(done.stage).toBe("done");
+    const clips = fal.accepted().filter((s) => s.model.includes("video"));
+    expect(clips).toHaveLength(cards.length);
+    expect(clips.every((c) => JSON.stringify(c.input).includes("tail_image_url"))).toBe(true);
+    const probe = await app.tools.editor.probe(await app.tools.blobs.get(done.finalVideoKey!));
+    expect(probe.audioCodec).toBeTruthy();
   });
 
   it("collects the same fal request after a restart while a render is queued", async () => {

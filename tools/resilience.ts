@@ -68,7 +68,7 @@ export interface ResiliencePolicy {
 export const SPEC_BREAKER: BreakerPolicy = { failureThreshold: 5, windowMs: 120_000, resetMs: 60_000 };
 
 /** The providers the spec names; keys of SPEC_POLICIES and the default `providerOf`. */
-export type SpecProvider = "GEMINI" | "DEEPSEEK" | "FLUX" | ProductionEngine;
+export type SpecProvider = "GEMINI" | "GEMINI_EMBED" | "DEEPSEEK" | "FLUX" | ProductionEngine;
 
 /**
  * Spec §6.2 table. Limiter numbers are ours: a few parallel calls per provider, and video
@@ -80,6 +80,7 @@ export type SpecProvider = "GEMINI" | "DEEPSEEK" | "FLUX" | ProductionEngine;
 export const SPEC_POLICIES: Record<SpecProvider, ResiliencePolicy> = {
   GEMINI: { kind: "analysis", retries: 3, backoff: "exponential", baseMs: 2_000, maxDelayMs: 30_000, timeoutMs: 60_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 4, minTimeMs: 100 } },
   DEEPSEEK: { kind: "script", retries: 3, backoff: "exponential", baseMs: 2_000, maxDelayMs: 30_000, timeoutMs: 30_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 4, minTimeMs: 0 } },
+  GEMINI_EMBED: { kind: "analysis", retries: 3, backoff: "exponential", baseMs: 2_000, maxDelayMs: 30_000, timeoutMs: 30_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 4, minTimeMs: 0 } },
   FLUX: { kind: "preview", retries: 3, backoff: "exponential", baseMs: 1_000, maxDelayMs: 30_000, timeoutMs: 20_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 4, minTimeMs: 0 } },
   KLING: { kind: "production", retries: 2, backoff: "fixed", baseMs: 30_000, timeoutMs: 300_000, submitTimeoutMs: 30_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 2, minTimeMs: 1_000 } },
   LUMA: { kind: "production", retries: 2, backoff: "fixed", baseMs: 30_000, timeoutMs: 300_000, submitTimeoutMs: 30_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 2, minTimeMs: 1_000 } },
@@ -345,14 +346,20 @@ export function createResilience(options: ResilienceOptions): Resilience {
     return {
       // Ports not listed here (editor, blobs, the song editor) pass through as they are.
       ...tools,
+      // A song's analysis and LoRA images take longer than the spec's brand-route deadlines.
       ...(sa && {
         songAnalyst: {
-          analyzeSong: wrap(a, sa.analyzeSong.bind(sa)), auditShot: wrap(a, sa.auditShot.bind(sa)),
+          analyzeSong: wrap(a, sa.analyzeSong.bind(sa), { timeoutMs: 200_000 }), auditShot: wrap(a, sa.auditShot.bind(sa)),
           analyzeFailure: wrap(a, sa.analyzeFailure.bind(sa)), maskFor: wrap(a, sa.maskFor.bind(sa)),
         },
       }),
-      ...(em && { embedder: { model: em.model, dimensions: em.dimensions, embed: wrap(a, em.embed.bind(em)) } }),
-      ...(si && { songIllustrator: { shotImage: wrap(i, si.shotImage.bind(si)), inpaint: wrap(i, si.inpaint.bind(si)) } }),
+      // Embeddings get a breaker of their own: their failures say nothing about the analyst's model.
+      ...(em && { embedder: { model: em.model, dimensions: em.dimensions, embed: wrap(`${a}_EMBED`, em.embed.bind(em)) } }),
+      ...(si && {
+        songIllustrator: {
+          shotImage: wrap(i, si.shotImage.bind(si), { timeoutMs: 100_000 }), inpaint: wrap(i, si.inpaint.bind(si), { timeoutMs: 100_000 }),
+        },
+      }),
       analyst: { analyzeBrand: wrap(a, analyst.analyzeBrand.bind(analyst)), editScene: wrap(a, analyst.editScene.bind(analyst)) },
       director: { directScenes: wrap(d, director.directScenes.bind(director)), rerollScene: wrap(d, director.rerollScene.bind(director)) },
       illustrator: { styleReference: wrap(i, illustrator.styleReference.bind(illustrator)), preview: wrap(i, illustrator.preview.bind(illustrator)) },
