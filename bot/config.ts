@@ -12,7 +12,6 @@ const number = (fallback: number) => z.coerce.number().default(fallback);
  * process.env: ports, store and surfaces get what they need from this object.
  */
 const EnvSchema = z.object({
-  NODE_ENV: z.string().default("development"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   DATA_DIR: z.string().default(".data"),
   DATABASE_URL: z.string().url().optional(),
