@@ -27,6 +27,8 @@ import type { Tools } from "../tools/ports.js";
 import type { Actor } from "./actor.js";
 
 const TERMINAL: string[] = ["done", "flagged", "failed", "cancelled"];
+/** Progress events while a graph pass runs: often enough for a status line, rarely enough to cost nothing. */
+const PROGRESS_INTERVAL_MS = 500;
 
 export interface RunnerOptions {
   db: Db;
@@ -82,10 +84,23 @@ export function createRunner(options: RunnerOptions) {
   });
   const snapshotOf = (jobId: string) => graph.getState({ configurable: { thread_id: jobId } });
 
-  /** Runs the graph, publishing the job's view after every step so surfaces show progress. */
+  /**
+   * Runs the graph and publishes progress as it goes, at most every PROGRESS_INTERVAL_MS and
+   * without making the graph wait (surfaces throttle their edits anyway). The pass's closing
+   * publication, where new review cards appear, is awaited by the caller.
+   */
   async function advance(jobId: string, input: Parameters<typeof graph.stream>[0], signal: AbortSignal): Promise<void> {
     const stream = await graph.stream(input, { ...configFor(jobId, signal), streamMode: "updates" });
-    for await (const _step of stream) await publish(jobId);
+    let lastAt = 0;
+    let inFlight: Promise<void> | null = null;
+    for await (const _step of stream) {
+      if (inFlight || Date.now() - lastAt < PROGRESS_INTERVAL_MS) continue;
+      lastAt = Date.now();
+      inFlight = publish(jobId)
+        .then(() => undefined, (err) => logger.warn({ err, jobId }, "publishing progress failed"))
+        .finally(() => (inFlight = null));
+    }
+    await inFlight;
   }
 
   const watcher = createRenderWatcher({
