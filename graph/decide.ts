@@ -83,7 +83,7 @@ export function createDecider(deps: DeciderDeps) {
     return { job, user };
   }
 
-  async function decide(request: DecideRequest, resumeNow = true): Promise<DecideResult> {
+  async function decide(request: DecideRequest): Promise<DecideResult> {
     let answer: { decision: Decision; note?: string };
     try {
       answer = parseOrThrow(DecisionSchema, { decision: request.decision, note: request.note });
@@ -94,26 +94,41 @@ export function createDecider(deps: DeciderDeps) {
     if ("error" in auth) return auth.error as DecideResult;
     const { job, user } = auth;
     if (isFinished(job)) return { ok: false, status: "finished", message: "This job is finished; nothing was changed." };
-
     const reviews = (await deps.pending(job.id)).filter((p) => p.value.kind === "review");
+    const { result } = await answerReview(job, user.id, reviews, request, answer, false);
+    if (result.ok) deps.onQueued(job.id);
+    return result;
+  }
+
+  /** The checks and bookkeeping of one answer to one review, given the job's pending reviews. */
+  async function answerReview(
+    job: JobRow,
+    userId: string,
+    reviews: PendingInterrupt[],
+    request: Pick<DecideRequest, "interruptId" | "sceneIndex" | "versionNo">,
+    answer: { decision: Decision; note?: string },
+    held: boolean,
+  ): Promise<{ result: DecideResult; decisionId?: string }> {
+    const user = { id: userId };
     const open = request.interruptId
       ? reviews.find((p) => p.id === request.interruptId)
       : reviews.find((p) => p.value.sequenceIndex === request.sceneIndex);
     const label = `Scene ${(open?.value.sequenceIndex ?? request.sceneIndex ?? 0) + 1}`;
+    const fail = (status: DecideStatus, message: string) => ({ result: { ok: false, status, message } });
     if (!open || open.value.kind !== "review") {
-      return { ok: false, status: "stale", message: `${label} is not waiting for a review any more; nothing was changed.` };
+      return fail("stale", `${label} is not waiting for a review any more; nothing was changed.`);
     }
     if (request.versionNo !== undefined && request.versionNo !== open.value.versionNo) {
-      return { ok: false, status: "stale", message: `${label} has a newer preview; decide on the latest card.` };
+      return fail("stale", `${label} has a newer preview; decide on the latest card.`);
     }
 
     // Checked before the rate limit so a double click costs no quota; enqueue stays the real guard.
     if (await store.decisions.exists(job.id, open.id)) {
-      return { ok: false, status: "duplicate", message: `${label} was already decided; nothing was changed.` };
+      return fail("duplicate", `${label} was already decided; nothing was changed.`);
     }
     const limit = await store.limits.consume(user.id, answer.decision === "GREEN" ? "production" : "refine");
     if (!limit.allowed) {
-      return { ok: false, status: "rate_limited", message: `Too many decisions in a minute; try again in ${limit.retryAfterS} s.` };
+      return fail("rate_limited", `Too many decisions in a minute; try again in ${limit.retryAfterS} s.`);
     }
     const value: ReviewAnswer = { decision: answer.decision, actorId: user.id, ...(answer.note ? { note: answer.note } : {}) };
     // 🟢 is where money is spent: the job owner's credits are reserved before the render is queued.
@@ -123,16 +138,17 @@ export function createDecider(deps: DeciderDeps) {
       try {
         await store.credits.reserve({ userId: job.userId, jobId: job.id, sceneId: open.value.sceneId, key: value.creditKey, amount: price });
       } catch (err) {
-        if (isUserFacing(err) && err.code === "INSUFFICIENT_CREDITS") return { ok: false, status: "insufficient_credits", message: err.userMessage };
+        if (isUserFacing(err) && err.code === "INSUFFICIENT_CREDITS") return fail("insufficient_credits", err.userMessage);
         throw err;
       }
     }
-    const queued = await store.decisions.enqueue({
-      jobId: job.id, interruptId: open.id, sceneId: open.value.sceneId, kind: "review", value: { ...value }, actorId: user.id,
-    });
-    if (!queued) {
+    const decisionId = await store.decisions.enqueue(
+      { jobId: job.id, interruptId: open.id, sceneId: open.value.sceneId, kind: "review", value: { ...value }, actorId: user.id },
+      held,
+    );
+    if (!decisionId) {
       if (value.creditKey) await store.credits.refund(value.creditKey);
-      return { ok: false, status: "duplicate", message: `${label} was already decided; nothing was changed.` };
+      return fail("duplicate", `${label} was already decided; nothing was changed.`);
     }
 
     await store.scenes.setState(open.value.sceneId, {
@@ -145,8 +161,7 @@ export function createDecider(deps: DeciderDeps) {
       userId: user.id, action: `scene.${answer.decision.toLowerCase()}`, entityType: "scene", entityId: open.value.sceneId,
       details: { jobId: job.id, versionNo: open.value.versionNo, note: answer.note ?? null },
     });
-    if (resumeNow) deps.onQueued(job.id);
-    return { ok: true, status: "queued", message: `${label} ${VERB[answer.decision]}.` };
+    return { result: { ok: true, status: "queued", message: `${label} ${VERB[answer.decision]}.` }, decisionId };
   }
 
   /** Brings an earlier version of a scene back, as a new version, while the scene awaits review. */
@@ -176,15 +191,20 @@ export function createDecider(deps: DeciderDeps) {
 
   /** 🟢 for every scene that waits for a review. */
   async function approveAll(jobId: string, actor: Actor): Promise<DecideResult[]> {
+    const auth = await authorise(jobId, actor);
+    if ("error" in auth) return [auth.error as DecideResult];
+    const { job, user } = auth;
+    if (isFinished(job)) return [{ ok: false, status: "finished", message: "This job is finished; nothing was changed." }];
     const reviews = (await deps.pending(jobId)).filter((p) => p.value.kind === "review");
     if (reviews.length === 0) {
       return [{ ok: false, status: "stale", message: "No scene is waiting for a review; nothing was changed." }];
     }
-    const results: DecideResult[] = [];
-    // Queue every answer first, then resume once: one graph pass renders all scenes together.
-    for (const r of reviews) results.push(await decide({ jobId, interruptId: r.id, decision: "GREEN", actor }, false));
-    if (results.some((r) => r.ok)) deps.onQueued(jobId);
-    return results;
+    // Every answer is held, then released together: one graph pass renders all the scenes.
+    const answered = [];
+    for (const r of reviews) answered.push(await answerReview(job, user.id, reviews, { interruptId: r.id }, { decision: "GREEN" }, true));
+    await store.decisions.release(answered.flatMap((a) => (a.decisionId ? [a.decisionId] : [])));
+    if (answered.some((a) => a.result.ok)) deps.onQueued(jobId);
+    return answered.map((a) => a.result);
   }
 
   /** Stops a job: nothing more is paid for; finished clips stay where they are. */

@@ -80,7 +80,9 @@ export function createRunner(options: RunnerOptions) {
     // LangGraph types context as state-shaped; ours is a plain object of ports.
     context: context as unknown as Record<string, unknown>,
     signal,
-    durability: "sync" as const,
+    // Checkpoints are written while the next step runs. A crash can lose at most the step in
+    // flight, which then runs again: its paid calls are memoised in the ledger, so none is repeated.
+    durability: "async" as const,
   });
   const snapshotOf = (jobId: string) => graph.getState({ configurable: { thread_id: jobId } });
 
@@ -257,6 +259,7 @@ export function createRunner(options: RunnerOptions) {
     },
     /** Continues every unfinished job whose lease is free: call at process start. */
     async recover(): Promise<string[]> {
+      await store.decisions.releaseAbandoned();
       const ids = [...new Set([...(await store.jobs.listUnfinished()), ...(await store.decisions.jobsWithQueued())])];
       for (const id of ids) kick(id);
       return ids;

@@ -16,14 +16,24 @@ export interface QueuedDecision {
  * turns double clicks and platform retries into no-ops.
  */
 export function createDecisions(db: Db) {
-  /** @returns false when this interrupt already has a decision (duplicate). */
-  async function enqueue(d: Omit<QueuedDecision, "id">): Promise<boolean> {
-    const r = await db.query(
-      `INSERT INTO job_decisions (job_id, interrupt_id, scene_id, kind, value, actor_id)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id, interrupt_id) DO NOTHING RETURNING id`,
-      [d.jobId, d.interruptId, d.sceneId, d.kind, JSON.stringify(d.value), d.actorId],
+  /**
+   * @param held part of a batch: invisible to the runner until release(), so the whole batch
+   *   resumes the graph in one pass.
+   * @returns the decision's id, or null when this interrupt already has a decision (duplicate).
+   */
+  async function enqueue(d: Omit<QueuedDecision, "id">, held = false): Promise<string | null> {
+    const r = await db.query<{ id: string }>(
+      `INSERT INTO job_decisions (job_id, interrupt_id, scene_id, kind, value, actor_id, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id, interrupt_id) DO NOTHING RETURNING id`,
+      [d.jobId, d.interruptId, d.sceneId, d.kind, JSON.stringify(d.value), d.actorId, held ? "held" : "queued"],
     );
-    return r.rowCount > 0;
+    return r.rows[0]?.id ?? null;
+  }
+
+  /** Hands a held batch to the runner, all at once. */
+  async function release(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await db.query(`UPDATE job_decisions SET status = 'queued' WHERE id = ANY($1::uuid[]) AND status = 'held'`, [ids]);
   }
 
   async function exists(jobId: string, interruptId: string): Promise<boolean> {
@@ -48,13 +58,21 @@ export function createDecisions(db: Db) {
     await db.query(`UPDATE job_decisions SET status = $2, applied_at = NOW() WHERE id = ANY($1::uuid[])`, [ids, status]);
   }
 
+  /** Batches whose process died before releasing them are released by whoever recovers. */
+  async function releaseAbandoned(olderThanS = 60): Promise<void> {
+    await db.query(
+      `UPDATE job_decisions SET status = 'queued' WHERE status = 'held' AND created_at < NOW() - make_interval(secs => $1)`,
+      [olderThanS],
+    );
+  }
+
   /** Jobs that have decisions nobody applied yet (a holder died between enqueue and resume). */
   async function jobsWithQueued(): Promise<string[]> {
     const r = await db.query<{ job_id: string }>("SELECT DISTINCT job_id FROM job_decisions WHERE status = 'queued'");
     return r.rows.map((row) => row.job_id);
   }
 
-  return { enqueue, exists, queued, mark, jobsWithQueued };
+  return { enqueue, release, releaseAbandoned, exists, queued, mark, jobsWithQueued };
 }
 
 export type Decisions = ReturnType<typeof createDecisions>;

@@ -20,7 +20,8 @@ CREATE TABLE job_decisions (
   kind VARCHAR(10) NOT NULL CHECK (kind IN ('review', 'render')),
   value JSONB NOT NULL,
   actor_id UUID REFERENCES users(id),
-  status VARCHAR(10) NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'applied', 'stale')),
+  -- 'held': part of a batch (Approve all) not released yet, so the batch resumes the graph at once.
+  status VARCHAR(10) NOT NULL DEFAULT 'queued' CHECK (status IN ('held', 'queued', 'applied', 'stale')),
   created_at TIMESTAMPTZ DEFAULT NOW(),
   applied_at TIMESTAMPTZ,
   UNIQUE (job_id, interrupt_id)
