@@ -7,7 +7,7 @@ import { createApp } from "./app.js";
 import { createLocalSurface } from "./surfaces/local/server.js";
 import { createSlackSurface } from "./surfaces/slack/index.js";
 import { createDiscordSurface } from "./surfaces/discord/index.js";
-import { createWebhookServer } from "./webhooks.js";
+import { createPublicServer } from "./publicServer.js";
 
 const config = loadConfig();
 const app = await createApp(config);
@@ -23,7 +23,7 @@ const { env } = config;
 if (env.SLACK_BOT_TOKEN && (env.SLACK_APP_TOKEN || env.SLACK_SIGNING_SECRET)) {
   const slack = createSlackSurface({
     app, botToken: env.SLACK_BOT_TOKEN, signingSecret: env.SLACK_SIGNING_SECRET, appToken: env.SLACK_APP_TOKEN,
-    port: env.SLACK_PORT, apiUrl: env.SLACK_API_URL,
+    port: env.SLACK_PORT, apiUrl: env.SLACK_API_URL, publicUrl: env.PUBLIC_URL,
     fileHosts: env.SLACK_FILE_HOSTS.length ? env.SLACK_FILE_HOSTS : undefined,
     uploadLimitBytes: env.SLACK_UPLOAD_LIMIT_MB * 1024 * 1024,
   });
@@ -49,13 +49,15 @@ if (surfaces.length === 0) {
   const { url } = await local.start();
   surfaces.push({ name: `local page ${url}`, stop: () => local.stop() });
 }
-// fal announces finished renders here instead of being polled (PUBLIC_URL/webhooks/fal).
-if (env.PUBLIC_URL && app.toolModes.video === "real") {
-  const webhooks = createWebhookServer({
-    runner: app.runner, logger, port: env.WEBHOOK_PORT, host: env.WEBHOOK_HOST, jwksUrl: env.FAL_WEBHOOK_JWKS_URL,
+// PUBLIC_URL/webhooks/fal (fal announces finished renders) and PUBLIC_URL/blobs/<key> (videos over a
+// chat's upload limit) are served here.
+if (env.PUBLIC_URL) {
+  const server = createPublicServer({
+    runner: app.runner, blobs: app.tools.blobs, logger, port: env.WEBHOOK_PORT, host: env.WEBHOOK_HOST,
+    falJwksUrl: app.toolModes.video === "real" ? env.FAL_WEBHOOK_JWKS_URL : undefined,
   });
-  const port = await webhooks.start();
-  surfaces.push({ name: `fal webhooks :${port}`, stop: () => webhooks.stop() });
+  const port = await server.start();
+  surfaces.push({ name: `public listener :${port}`, stop: () => server.stop() });
 }
 logger.info({ surfaces: surfaces.map((s) => s.name), tools: app.toolModes, database: app.db.kind }, "bot started");
 

@@ -12,7 +12,7 @@ import { brandImage, finished, OWNER, reviewsOpen, songMp3 } from "./helpers/pip
 import { createHash, generateKeyPairSync, sign } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createWebhookServer } from "../bot/webhooks.js";
+import { createPublicServer } from "../bot/publicServer.js";
 
 /**
  * The whole app with every key set: the real Gemini, DeepSeek and fal SDKs, configured from env
@@ -124,9 +124,9 @@ describe("fal webhooks resume parked renders", () => {
       DATA_DIR: dir, LOG_LEVEL: "silent", FAL_API_KEY: "fal-test", FAL_API_URL: fal.url, PUBLIC_URL: "https://bot.example.com",
       VIDEO_POLL_INTERVAL_MS: "250", VIDEO_DEADLINE_MS: "120000",
     }), { logger: pino({ level: "silent" }) });
-    const server = createWebhookServer({
-      runner: app.runner, logger: app.logger, port: 0, host: "127.0.0.1",
-      jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`,
+    const server = createPublicServer({
+      runner: app.runner, blobs: app.tools.blobs, logger: app.logger, port: 0, host: "127.0.0.1",
+      falJwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`,
     });
     const port = await server.start();
     const deliver = async (requestId: string) => {
@@ -159,6 +159,10 @@ describe("fal webhooks resume parked renders", () => {
       expect((await deliver(videos()[0].requestId!)).status).toBe(200);
       expect(await app.runner.providerResult(videos()[0].requestId!)).toBe("duplicate");
       expect(videos()).toHaveLength(3);
+      // The public listener also serves the finished video (for chats whose upload limit it exceeds).
+      const link = await fetch(`http://127.0.0.1:${port}/blobs/${done.finalVideoKey}`, { headers: { range: "bytes=0-99" } });
+      expect(link.status).toBe(206);
+      expect((await fetch(`http://127.0.0.1:${port}/blobs/../../etc/passwd`)).status).toBe(404);
     } finally {
       await server.stop();
       await app.close();

@@ -29,6 +29,8 @@ export interface SlackSurfaceOptions {
   allowHttpDownloads?: boolean;
   /** The final MP4 is uploaded up to this size and linked above it. */
   uploadLimitBytes: number;
+  /** Base URL whose /blobs/<key> serves media (PUBLIC_URL), for videos over the upload limit. */
+  publicUrl?: string;
   /** Least time between two edits of one message; default 1500 ms. */
   editIntervalMs?: number;
 }
@@ -76,7 +78,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
   const chat = createChatMessages(app.db);
   const renderer = createRenderer({
     client: bolt.client, app, chat, logger, tracker,
-    uploadLimitBytes: options.uploadLimitBytes, editIntervalMs: options.editIntervalMs,
+    uploadLimitBytes: options.uploadLimitBytes, publicUrl: options.publicUrl, editIntervalMs: options.editIntervalMs,
   });
   const deps: SlackDeps = {
     app, chat, renderer, logger, fileHosts,

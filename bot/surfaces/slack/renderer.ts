@@ -19,6 +19,7 @@ export interface RendererOptions {
   tracker: WorkTracker;
   /** The final MP4 is uploaded up to this size, linked above it. */
   uploadLimitBytes: number;
+  publicUrl?: string;
   /** Least time between two edits of one message (Slack allows about one write per second per channel). */
   editIntervalMs?: number;
 }
@@ -149,7 +150,11 @@ export function createRenderer(options: RendererOptions) {
     const media = await app.tools.blobs.get(view.finalVideoKey);
     const summary = `${view.scenes.length} scenes · ${view.creditsUsed} credits`;
     if (media.data.byteLength > options.uploadLimitBytes) {
-      const url = await app.tools.blobs.url(view.finalVideoKey);
+      // A signed Supabase URL when media lives there, else the public listener's blob route.
+      const stored = await app.tools.blobs.url(view.finalVideoKey);
+      const url = /^https:\/\//.test(stored)
+        ? stored
+        : options.publicUrl ? `${options.publicUrl.replace(/\/+$/, "")}/blobs/${view.finalVideoKey}` : stored;
       const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
       const where = /^https?:\/\//.test(url)
         ? `<${url}|Download the video>`
