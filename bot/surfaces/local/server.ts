@@ -8,6 +8,7 @@ import type { Actor } from "../../../graph/actor.js";
 import type { DecideResult, DecideStatus } from "../../../graph/decide.js";
 import { isUserFacing, type UserFacingCode } from "../../../graph/errors.js";
 import { DEFAULT_IMAGE_LIMITS } from "../../../graph/intake.js";
+import { DEFAULT_AUDIO_LIMITS } from "../../../graph/intake-audio.js";
 import { BLOB_KEY, BlobNotFoundError } from "../../../store/blobs.js";
 import { DECISION_LABELS } from "../../views.js";
 import { createEventHub, toPageView } from "./events.js";
@@ -32,8 +33,8 @@ export interface LocalSurface {
 }
 
 /** Largest upload read from the wire: the intake's limit plus slack, so a file just over it gets the intake's own message. */
-export const MAX_UPLOAD_BYTES = DEFAULT_IMAGE_LIMITS.maxBytes + 1024 * 1024;
-const INTAKE_MB = Math.round(DEFAULT_IMAGE_LIMITS.maxBytes / (1024 * 1024));
+export const MAX_UPLOAD_BYTES = Math.max(DEFAULT_IMAGE_LIMITS.maxBytes, DEFAULT_AUDIO_LIMITS.maxBytes) + 1024 * 1024;
+const INTAKE_MB = Math.round(Math.max(DEFAULT_IMAGE_LIMITS.maxBytes, DEFAULT_AUDIO_LIMITS.maxBytes) / (1024 * 1024));
 const MAX_JSON_BYTES = 16 * 1024;
 const JOB_ID = "([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})";
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
@@ -93,7 +94,9 @@ export function createLocalSurface({ app, port, host = "127.0.0.1" }: LocalSurfa
   async function servePage({ res }: Request): Promise<void> {
     const html = await readFile(PAGE_DIR + "index.html", "utf8");
     // The page reads its settings from inert JSON; `<` is escaped so it can never close the tag.
-    const settings = JSON.stringify({ labels: DECISION_LABELS, maxUploadBytes: MAX_UPLOAD_BYTES, maxNoteChars: 500 })
+    const settings = JSON.stringify({
+      labels: DECISION_LABELS, maxImageBytes: DEFAULT_IMAGE_LIMITS.maxBytes, maxSongBytes: DEFAULT_AUDIO_LIMITS.maxBytes, maxNoteChars: 500,
+    })
       .replace(/</g, "\\u003c");
     sendText(res, 200, html.replace("__SETTINGS__", settings), "text/html; charset=utf-8", {
       "content-security-policy": PAGE_CSP,
@@ -230,7 +233,7 @@ export function createLocalSurface({ app, port, host = "127.0.0.1" }: LocalSurfa
   function fail(res: ServerResponse, err: unknown): void {
     if (err instanceof BodyTooLargeError) {
       return sendJson(res, 413, {
-        error: `That file is over the ${INTAKE_MB} MB limit. Export a smaller version (e.g. a JPEG at 80% quality) and send it again.`,
+        error: `That file is over the ${INTAKE_MB} MB limit. Send an image (up to 10 MB) or an MP3 (up to 20 MB).`,
       }, { connection: "close" });
     }
     if (err instanceof ClientError) return sendJson(res, err.status, { error: err.message });

@@ -109,9 +109,14 @@ const messageOf = (r) => r.body?.message ?? r.body?.error ?? "Something went wro
 
 /** @param {File} file */
 async function upload(file) {
-  if (file.size > settings.maxUploadBytes) {
+  // Checked here too so a too-large file is refused before it is uploaded: songs may be larger than images.
+  const song = file.type === "audio/mpeg" || /\.mp3$/i.test(file.name);
+  const limit = song ? settings.maxSongBytes : settings.maxImageBytes;
+  if (file.size > limit) {
     const mb = (file.size / (1024 * 1024)).toFixed(1);
-    toast(`That file is ${mb} MB, over the 10 MB limit. Export a smaller version (e.g. a JPEG at 80% quality) and send it again.`);
+    const limitMb = Math.round(limit / (1024 * 1024));
+    toast(`That file is ${mb} MB, over the ${limitMb} MB limit. ` +
+      (song ? "Trim or re-encode the song and send it again." : "Export a smaller version (e.g. a JPEG at 80% quality) and send it again."));
     return;
   }
   ui.drop.classList.add("busy");
@@ -122,7 +127,7 @@ async function upload(file) {
     body: file,
   });
   ui.drop.classList.remove("busy");
-  ui.dropTitle.textContent = "Drop another image to start a new video";
+  ui.dropTitle.textContent = "Drop another image or song to start a new video";
   ui.input.value = "";
   if (!r.ok) {
     toast(messageOf(r));
@@ -196,6 +201,7 @@ function render(next) {
   const reviewable = view.scenes.filter((/** @type {any} */ c) => c.awaiting === "review" && sent.get(c.sceneId) !== c.versionNo);
   ui.approveAll.disabled = jobActionInFlight || reviewable.length === 0;
   ui.cancel.disabled = jobActionInFlight || TERMINAL.includes(view.stage);
+  ui.approveAll.hidden = ui.cancel.hidden = TERMINAL.includes(view.stage);
 
   const order = [...view.scenes].sort((a, b) => a.index - b.index);
   for (const card of order) {
@@ -213,6 +219,7 @@ function render(next) {
     const src = `/blobs/${view.finalVideoKey}`;
     if (ui.video.getAttribute("src") !== src) {
       ui.video.src = src;
+      ui.final.scrollIntoView({ behavior: "smooth", block: "nearest" });
       ui.download.href = src;
       ui.download.download = `reelbot-${view.jobId.slice(0, 8)}.mp4`;
     }
@@ -237,14 +244,15 @@ function buildCard() {
   const yellow = /** @type {HTMLButtonElement} */ (el("button", { className: "btn grey", testid: "btn-yellow", text: LABELS.YELLOW }));
   const red = /** @type {HTMLButtonElement} */ (el("button", { className: "btn red", testid: "btn-red", text: LABELS.RED }));
   for (const b of [green, yellow, red]) b.type = "button";
+  const buttons = el("div", { className: "buttons" }, green, yellow, red);
   const root = el(
     "article",
     { className: "card", testid: "scene-card" },
     frame,
     el("div", { className: "card-body" }, el("div", { className: "card-head" }, title, status), excerpt, decided, error),
-    el("div", { className: "buttons" }, green, yellow, red),
+    buttons,
   );
-  const parts = { root, img, title, status, excerpt, decided, error, green, yellow, red, card: /** @type {any} */ (null) };
+  const parts = { root, img, title, status, excerpt, decided, error, buttons, green, yellow, red, card: /** @type {any} */ (null) };
   green.addEventListener("click", () => void decide(parts.card, "GREEN"));
   red.addEventListener("click", () => void decide(parts.card, "RED"));
   yellow.addEventListener("click", () => openEdit(parts.card));
@@ -275,6 +283,8 @@ function updateCard(parts, card) {
     ? `${DONE_VERB[card.lastDecision]}${card.decidedBy ? ` by ${card.decidedBy}` : ""}`
     : "";
   parts.error.textContent = card.errorMessage ?? "";
+  // Once a scene is approved its card reads like an edited chat message: the decision, no buttons.
+  parts.buttons.hidden = card.status === "rendering" || card.status === "completed";
   const off = card.awaiting !== "review" || sent.get(card.sceneId) === card.versionNo;
   for (const b of [parts.green, parts.yellow, parts.red]) b.disabled = off;
 }
@@ -342,7 +352,9 @@ ui.dialog.querySelector("form")?.addEventListener("submit", (e) => {
 });
 
 ui.approveAll.addEventListener("click", () => void jobAction("approve-all"));
-ui.cancel.addEventListener("click", () => void jobAction("cancel"));
+ui.cancel.addEventListener("click", () => {
+  if (confirm("Cancel this job? Finished clips are kept; nothing more will be charged.")) void jobAction("cancel");
+});
 
 /** @param {"approve-all" | "cancel"} action */
 async function jobAction(action) {
