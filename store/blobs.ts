@@ -46,6 +46,11 @@ export function extensionFor(contentType: string): string {
   return ext;
 }
 
+/** The content type a (valid) key stands for: it follows from the key, not from where it is stored. */
+export function contentTypeOf(key: string): string {
+  return TYPE_BY_EXTENSION[key.slice(key.lastIndexOf(".") + 1)];
+}
+
 export function blobKey(media: Media): string {
   const hash = createHash("sha256").update(media.data).digest("hex");
   return `${hash}.${extensionFor(media.contentType)}`;
@@ -107,8 +112,4 @@ export function createLocalBlobs(dir: string): Blobs {
   }
 
   return { put, get, url, has };
-}
-
-function contentTypeOf(key: string): string {
-  return TYPE_BY_EXTENSION[key.slice(key.lastIndexOf(".") + 1)];
 }

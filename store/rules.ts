@@ -1,5 +1,6 @@
 import type { Db } from "./db.js";
 import type { Embedder } from "../tools/ports.js";
+import { cosineSimilarity } from "../tools/offline/embedder.js";
 import { UserFacingError } from "../graph/errors.js";
 import { boundedText, parseOrThrow } from "../graph/intake.js";
 
@@ -157,7 +158,8 @@ export function createRules(db: Db, embedder: Embedder): Rules {
       await refreshStale(db, embedder, rows, checkVector);
       const query = await embedOne(queryText);
       return rows
-        .map((row) => ({ ...toRule(row), score: cosine(query, row.embedding) }))
+        // Same length: embedOne and refreshStale hold every vector to embedder.dimensions.
+        .map((row) => ({ ...toRule(row), score: cosineSimilarity(query, row.embedding) }))
         .filter((r) => minScore === undefined || r.score >= minScore)
         // Stable sort over rows already in creation order: equal scores keep the older rule first.
         .sort((a, b) => b.score - a.score)
@@ -186,16 +188,6 @@ async function refreshStale(
 /** Case, spacing and final punctuation do not make a different rule. */
 export function textKey(text: string): string {
   return text.toLowerCase().replace(/\s+/g, " ").replace(/[\s.!;,]+$/, "").trim();
-}
-
-function cosine(a: number[], b: number[]): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
 }
 
 function toRule(row: RuleRow): Rule {

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { createClient, type SupabaseClientOptions } from "@supabase/supabase-js";
 import type { Blobs, Media } from "../tools/ports.js";
 import { redactSecrets } from "../tools/provider-errors.js";
-import { BlobNotFoundError, assertBlobKey, blobKey } from "./blobs.js";
+import { BlobNotFoundError, assertBlobKey, blobKey, contentTypeOf } from "./blobs.js";
 
 export interface SupabaseBlobsOptions {
   /** Project URL, e.g. https://<ref>.supabase.co. */
@@ -44,16 +44,6 @@ const NoRealtime = class {
     throw new Error("Realtime is not used by the blob store");
   }
 } as unknown as RealtimeTransport;
-
-/** Same table as the local store: the content type follows from the key, not from the server. */
-const TYPE_BY_EXTENSION: Record<string, string> = {
-  png: "image/png",
-  jpg: "image/jpeg",
-  webp: "image/webp",
-  mp4: "video/mp4",
-  mp3: "audio/mpeg",
-  json: "application/json",
-};
 
 /** What storage-js hands back on failure (StorageApiError / StorageUnknownError). */
 interface StorageFailure {
@@ -128,7 +118,8 @@ export function createSupabaseBlobs(options: SupabaseBlobsOptions): SupabaseBlob
     // The key is the hash: a mismatch means the object was replaced behind our back.
     const hash = createHash("sha256").update(bytes).digest("hex");
     if (`${hash}.` !== key.slice(0, 65)) throw new SupabaseBlobsError(`supabase storage download ${key} failed: content does not match its key`);
-    return { data: bytes, contentType: TYPE_BY_EXTENSION[key.slice(key.lastIndexOf(".") + 1)] };
+    // As in the local store, the content type follows from the key, not from the server.
+    return { data: bytes, contentType: contentTypeOf(key) };
   }
 
   async function has(key: string): Promise<boolean> {

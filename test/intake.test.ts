@@ -3,6 +3,7 @@ import zlib from "node:zlib";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { isUserFacing, UserFacingError } from "../graph/errors.js";
+import { failure } from "./helpers/errors.js";
 import {
   DecisionSchema,
   RefineActionSchema,
@@ -42,15 +43,6 @@ function blankPng(width: number, height: number): Buffer {
   ]);
 }
 
-async function failure(promise: Promise<unknown>): Promise<UserFacingError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(isUserFacing(err)).toBe(true);
-    return err as UserFacingError;
-  }
-  throw new Error("expected a rejection");
-}
 const codeOf = async (promise: Promise<unknown>) => (await failure(promise)).code;
 
 let png: Buffer, jpeg: Buffer, webp: Buffer;

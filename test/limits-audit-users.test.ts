@@ -4,18 +4,8 @@ import type { Db } from "../store/db.js";
 import { createAuditLog } from "../store/audit.js";
 import { createRateLimiter } from "../store/limits.js";
 import { createUsers } from "../store/users.js";
-import { isUserFacing, type UserFacingError } from "../graph/errors.js";
 import { dbTargets } from "./helpers/db.js";
-
-async function failure(promise: Promise<unknown>): Promise<UserFacingError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(isUserFacing(err)).toBe(true);
-    return err as UserFacingError;
-  }
-  throw new Error("expected a rejection");
-}
+import { failure } from "./helpers/errors.js";
 
 /** A clock the test moves by hand; starts at a whole second so window maths stay readable. */
 function manualClock(start = Date.UTC(2026, 0, 1, 12)) {

@@ -10,6 +10,7 @@ import { createOfflineDirector } from "../tools/offline/director.js";
 import { concatMode, createOfflineEditor } from "../tools/offline/editor.js";
 import { createOfflineTools } from "../tools/offline/index.js";
 import { createOfflineIllustrator } from "../tools/offline/illustrator.js";
+import { prng } from "../tools/offline/draw-helpers.js";
 import { createOfflineVideoEngine } from "../tools/offline/video-engine.js";
 import { createLocalBlobs } from "../store/blobs.js";
 import type { BrandAnalysis, Media, YellowContextPayload } from "../tools/ports.js";
@@ -290,16 +291,6 @@ describe("fault injection", () => {
 });
 
 // ---- fixtures, made at test time -------------------------------------------------------------
-
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Photo-like: colour waves, grain and a few translucent shapes. */
 async function colourfulImage(w = 640, h = 480): Promise<Buffer> {

@@ -15,6 +15,7 @@ import type { Media, SongAnalysis, SongShot } from "../tools/ports.js";
 import pino from "pino";
 import { ClientError, ProviderError, SPEC_POLICIES, createResilience } from "../tools/resilience.js";
 import { createGeminiSongAnalyst, normaliseScenes, shortRule, toBox, type ModelScene } from "../tools/gemini-song.js";
+import { prng } from "../tools/offline/draw-helpers.js";
 import { createGeminiEmbedder } from "../tools/gemini-embedder.js";
 import { createFalSongIllustrator, loraUrlFromTemplate, FLUX2_LORA_EDIT_MODEL, FLUX2_LORA_MODEL, FLUX_INPAINT_MODEL } from "../tools/fal-song.js";
 import { createDownloader, createFal } from "../tools/fal.js";
@@ -223,20 +224,8 @@ describe("Gemini song analyst (@langchain/google-genai → stand-in)", () => {
 });
 
 describe("song plan normalisation (pure)", () => {
-  /** mulberry32, so failures reproduce. */
-  function prng(seed: number) {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   it("tiles 300 random, messy plans exactly, every shot within [min, max], no lyric lost", () => {
-    const rand = prng(42);
+    const rand = prng(42); // mulberry32, so failures reproduce
     for (let run = 0; run < 300; run++) {
       const minShotMs = 1_000 + Math.round(rand() * 3_000);
       const maxShotMs = 2 * minShotMs + Math.round(rand() * 6_000);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDuration, inspectAudio } from "../graph/intake-audio.js";
-import { isUserFacing, type UserFacingError } from "../graph/errors.js";
+import { failure } from "./helpers/errors.js";
 import { createFfmpeg, type Ffmpeg } from "../tools/ffmpeg.js";
 import { createOfflineEmbedder, cosineSimilarity } from "../tools/offline/embedder.js";
 import { createOfflineSongAnalyst, distributeLyrics, parseRule, ruleFromFeedback } from "../tools/offline/song-analyst.js";
@@ -67,16 +67,6 @@ function withId3(audio: Media, title: string, artist: string, lyrics: string): M
   ]);
   const tag = Buffer.concat([Buffer.from("ID3", "latin1"), Buffer.from([4, 0, 0]), syncsafe(frames.length), frames]);
   return { data: new Uint8Array(Buffer.concat([tag, audio.data])), contentType: "audio/mpeg" };
-}
-
-async function failure(promise: Promise<unknown>): Promise<UserFacingError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(isUserFacing(err)).toBe(true);
-    return err as UserFacingError;
-  }
-  throw new Error("expected a rejection");
 }
 
 function expectTiling(shots: SongShot[], durationMs: number) {

@@ -5,8 +5,7 @@
  */
 import type { FalClient } from "@fal-ai/client";
 import type { Illustrator, Media, PreviewInput, StyleReferenceInput } from "./ports.js";
-import { ProviderError, anySignal, attemptSignal } from "./resilience.js";
-import { createDownloader, falError, resultFile, runFalQueue, uploadMedia, type Download } from "./fal.js";
+import { createDownloader, generateFalImage, uploadMedia, type Download } from "./fal.js";
 
 const PROVIDER = "FLUX";
 
@@ -38,21 +37,8 @@ export function createFalIllustrator(options: FalIllustratorOptions): Illustrato
   // img2img or redux preview model gets the style reference as image_url as well.
   const previewTakesImage = /image-to-image|redux/.test(previewModel);
 
-  async function generate(model: string, buildInput: (signal: AbortSignal) => Promise<Record<string, unknown>>): Promise<Media> {
-    const deadline = AbortSignal.timeout(deadlineMs);
-    const outer = attemptSignal();
-    const signal = anySignal(deadline, outer);
-    try {
-      const input = await buildInput(signal);
-      const data = await runFalQueue(client, model, input, { pollIntervalMs, signal });
-      const file = resultFile(data, "images");
-      if (!file) throw new ProviderError({ provider: PROVIDER, code: "PREVIEW_FAILED", message: `${model} returned no image`, retryable: true });
-      const media = await download(file.url, signal);
-      return { data: media.data, contentType: media.contentType.startsWith("image/") ? media.contentType : (file.contentType ?? "image/jpeg") };
-    } catch (err) {
-      throw falError(err, { provider: PROVIDER, kind: "preview", deadline, callerSignals: [outer] });
-    }
-  }
+  const call = { client, download, provider: PROVIDER, deadlineMs, pollIntervalMs, fallbackType: "image/jpeg" };
+  const generate = (model: string, buildInput: () => Promise<Record<string, unknown>>): Promise<Media> => generateFalImage(call, model, buildInput);
 
   return {
     styleReference(input: StyleReferenceInput) {

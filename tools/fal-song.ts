@@ -17,8 +17,8 @@
  */
 import type { FalClient } from "@fal-ai/client";
 import type { Media, ShotImageInput, SongIllustrator } from "./ports.js";
-import { ClientError, ProviderError, anySignal, attemptSignal } from "./resilience.js";
-import { createDownloader, falError, resultFile, runFalQueue, uploadMedia, type Download } from "./fal.js";
+import { ClientError } from "./resilience.js";
+import { createDownloader, generateFalImage, uploadMedia, type Download } from "./fal.js";
 
 const PROVIDER = "FLUX";
 
@@ -81,21 +81,8 @@ export function createFalSongIllustrator(options: FalSongIllustratorOptions): So
   } = options;
   const download = options.download ?? createDownloader();
 
-  async function generate(model: string, buildInput: () => Promise<Record<string, unknown>>): Promise<Media> {
-    const deadline = AbortSignal.timeout(deadlineMs);
-    const outer = attemptSignal();
-    const signal = anySignal(deadline, outer);
-    try {
-      const input = await buildInput();
-      const data = await runFalQueue(client, model, input, { pollIntervalMs, signal });
-      const file = resultFile(data, "images");
-      if (!file) throw new ProviderError({ provider: PROVIDER, code: "PREVIEW_FAILED", message: `${model} returned no image`, retryable: true });
-      const media = await download(file.url, signal);
-      return { data: media.data, contentType: media.contentType.startsWith("image/") ? media.contentType : (file.contentType ?? "image/png") };
-    } catch (err) {
-      throw falError(err, { provider: PROVIDER, kind: "preview", deadline, callerSignals: [outer] });
-    }
-  }
+  const call = { client, download, provider: PROVIDER, deadlineMs, pollIntervalMs, fallbackType: "image/png" };
+  const generate = (model: string, buildInput: () => Promise<Record<string, unknown>>): Promise<Media> => generateFalImage(call, model, buildInput);
 
   return {
     async shotImage(input: ShotImageInput) {

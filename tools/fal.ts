@@ -1,6 +1,6 @@
 /**
- * Shared plumbing of the fal adapters: the client, uploads, the queue wait, downloads and the
- * mapping of fal's errors to ProviderError. The adapters live in fal-illustrator.ts (Flux) and
+ * Shared plumbing of the fal adapters: the client, uploads, the queue wait, downloads, the
+ * mapping of fal's errors to ProviderError, and one Flux image call (generateFalImage). The adapters live in fal-illustrator.ts (Flux) and
  * fal-video.ts (Kling, Luma, Veo); both are re-exported here.
  *
  * fal's hosts are hard-coded in the SDK (no base-URL option), so tests inject `fetch` and reroute
@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ApiError, ValidationError, createFalClient, type FalClient } from "@fal-ai/client";
 import type { Media } from "./ports.js";
-import { ClientError, ProviderError, classifyError, redactSecrets, type ServiceKind } from "./resilience.js";
+import { ClientError, ProviderError, anySignal, attemptSignal, classifyError, redactSecrets, type ServiceKind } from "./resilience.js";
 
 export { createFalIllustrator, type FalIllustratorOptions } from "./fal-illustrator.js";
 export {
@@ -179,4 +179,40 @@ export function resultFile(data: unknown, field: "images" | "video"): { url: str
   const file = field === "images" ? d?.images?.[0] : d?.video;
   if (!file || typeof file.url !== "string") return undefined;
   return { url: file.url, contentType: typeof file.content_type === "string" ? file.content_type : undefined };
+}
+
+export interface FalImageCall {
+  client: FalClient;
+  download: Download;
+  provider: string;
+  /** Deadline of the whole call: input (uploads) + queue + download. */
+  deadlineMs: number;
+  pollIntervalMs: number;
+  /** The content type when neither the download nor fal names an image type: the requested format. */
+  fallbackType: string;
+}
+
+/**
+ * One image from a Flux model through the queue, downloaded at once (fal CDN URLs expire). The
+ * input is built inside the deadline, so uploads count against it; failures map as previews.
+ */
+export async function generateFalImage(
+  call: FalImageCall,
+  model: string,
+  buildInput: () => Promise<Record<string, unknown>>,
+): Promise<Media> {
+  const { client, download, provider, pollIntervalMs } = call;
+  const deadline = AbortSignal.timeout(call.deadlineMs);
+  const outer = attemptSignal();
+  const signal = anySignal(deadline, outer);
+  try {
+    const input = await buildInput();
+    const data = await runFalQueue(client, model, input, { pollIntervalMs, signal });
+    const file = resultFile(data, "images");
+    if (!file) throw new ProviderError({ provider, code: "PREVIEW_FAILED", message: `${model} returned no image`, retryable: true });
+    const media = await download(file.url, signal);
+    return { data: media.data, contentType: media.contentType.startsWith("image/") ? media.contentType : (file.contentType ?? call.fallbackType) };
+  } catch (err) {
+    throw falError(err, { provider, kind: "preview", deadline, callerSignals: [outer] });
+  }
 }

@@ -5,8 +5,8 @@
  * - analyzeSong: the MP3 itself goes inline as `{type:"audio", mimeType:"audio/mp3"}` (the SDK
  *   turns that block into inlineData, providers.md §3.1), and Gemini answers scenes, shots, bpm,
  *   sections and lyrics through structured output. Its times are approximate, so the plan is
- *   normalised in code (normaliseScenes): shots tile [0, durationMs] exactly, in integer ms, each
- *   between minShotMs and maxShotMs whenever the song's length allows it.
+ *   normalised in code (song-plan.ts, normaliseScenes): shots tile [0, durationMs] exactly, in
+ *   integer ms, each between minShotMs and maxShotMs whenever the song's length allows it.
  * - auditShot: Gemini's judgement (rules, modesty, looks described outside the LoRA) united with
  *   the deterministic checks of the offline audit, so a missing mandatory term is never missed.
  * - analyzeFailure: one short rule from the rejection, with the rejected image inline.
@@ -18,19 +18,22 @@
  * beatsMs is empty: Gemini hears audio at about 30 ms per token and is not a beat tracker.
  *
  * Retries are off in the SDK (maxRetries 0): the resilience layer owns them. Errors are mapped as
- * in gemini.ts (429 RetryInfo → retryAfterMs, blocked → ClientError).
+ * in gemini.ts, by gemini-errors.ts (429 RetryInfo → retryAfterMs, blocked → ClientError).
  */
 import { ChatGoogleGenerativeAI } from "@langchain/google-genai";
 import { HumanMessage, SystemMessage, type BaseMessage } from "@langchain/core/messages";
 import { parseBuffer } from "music-metadata";
 import sharp from "sharp";
 import { z } from "zod";
-import type { Media, ShotAudit, SongAnalysis, SongAnalysisInput, SongAnalyst, SongScene, SongShot } from "./ports.js";
-import { auditPrompt, readLyrics } from "./offline/song-analyst.js";
+import type { Media, ShotAudit, SongAnalysis, SongAnalysisInput, SongAnalyst } from "./ports.js";
+import { readLyrics } from "./offline/audio-signal.js";
+import { auditPrompt } from "./offline/shot-rules.js";
 import { MAX_INPUT_PIXELS } from "./offline/image-stats.js";
-import { ClientError, ProviderError, anySignal, attemptSignal, classifyError, redactSecrets } from "./resilience.js";
+import { ClientError, anySignal, attemptSignal } from "./resilience.js";
+import { PROVIDER, geminiError, invalidAnswer, validateAnswer as validate } from "./gemini-errors.js";
+import { SongPlanSchema, planToAnalysis } from "./song-plan.js";
 
-const PROVIDER = "GEMINI";
+export { SongPlanSchema, normaliseScenes, type ModelScene, type ShotLimits } from "./song-plan.js";
 
 export interface GeminiSongAnalystOptions {
   apiKey: string;
@@ -58,39 +61,10 @@ export const MAX_RULE_CHARS = 120;
 const MASK_PADDING = 0.02;
 
 // ---------------------------------------------------------------------------------------------
-// Wire schemas. They stay inside the OpenAPI subset of Gemini's responseSchema (no nullable, no
-// string patterns): "unknown" is 0 or "", and ranges are enforced after parsing.
+// Wire schemas (the song plan's is in song-plan.ts). They stay inside the OpenAPI subset of
+// Gemini's responseSchema (no nullable, no string patterns): "unknown" is 0 or "", and ranges are
+// enforced after parsing.
 // ---------------------------------------------------------------------------------------------
-
-const msField = (what: string) => z.number().describe(`${what}, integer milliseconds from the start of the track (1:23.5 is 83500)`);
-
-export const SongPlanSchema = z.object({
-  duration_ms: z.number().describe("length of the whole track in milliseconds"),
-  bpm: z.number().describe("tempo in beats per minute; 0 when there is no steady beat"),
-  lyrics: z.string().describe("all sung lyrics, one sung line per line; empty when instrumental"),
-  sections: z
-    .array(z.object({ start_ms: msField("start"), end_ms: msField("end"), label: z.string().describe("intro, verse 1, chorus, bridge, outro…") }))
-    .describe("the song's sections, in order"),
-  scenes: z
-    .array(
-      z.object({
-        title: z.string().describe("a short title for the scene"),
-        shots: z
-          .array(
-            z.object({
-              start_ms: msField("start"),
-              end_ms: msField("end"),
-              lyrics_snippet: z.string().describe("the words sung during the shot, exactly as heard; empty when instrumental"),
-              description: z.string().describe("what the shot shows: setting, action, framing, light, mood"),
-            }),
-          )
-          .min(1),
-      }),
-    )
-    .min(1)
-    .describe("scenes in playback order; together their shots cover the whole track"),
-});
-type SongPlan = z.infer<typeof SongPlanSchema>;
 
 export const ShotAuditSchema = z.object({
   ok: z.boolean().describe("true only when violations is empty"),
@@ -144,7 +118,7 @@ If the instruction is about the whole picture (light, colour, style) or names no
 Return JSON.`;
 
 // ---------------------------------------------------------------------------------------------
-// Errors (as tools/gemini.ts, whose mapping is not exported)
+// Errors (mapped as in gemini.ts, by gemini-errors.ts)
 // ---------------------------------------------------------------------------------------------
 
 type Task = "song" | "audit" | "failure" | "mask";
@@ -155,82 +129,6 @@ const FAILURE_MESSAGE: Record<Task, string> = {
   failure: "Learning from the rejection failed. Please try again.",
   mask: "Finding the region to edit failed. Please try again.",
 };
-
-const BLOCK_REASONS = new Set(["SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "OTHER"]);
-
-/** "7s" / "1.5s" (google.protobuf.Duration in JSON) → ms. */
-function parseDuration(value: unknown): number | undefined {
-  if (typeof value !== "string") return undefined;
-  const m = /^(\d+(?:\.\d+)?)s$/.exec(value.trim());
-  return m ? Math.round(Number(m[1]) * 1000) : undefined;
-}
-
-interface GoogleErrorDetail {
-  "@type"?: string;
-  retryDelay?: unknown;
-  reason?: unknown;
-}
-
-function geminiError(err: unknown, apiKey: string, deadline: AbortSignal, task: Task): unknown {
-  if (err instanceof ProviderError) return err;
-  const e = err as { name?: string; message?: string; status?: number; errorDetails?: GoogleErrorDetail[]; blockReason?: string; finishReason?: string };
-  const message = redactSecrets(`${e?.name ?? "Error"}: ${e?.message ?? String(err)}`, [apiKey]);
-  if (deadline.aborted) return new ProviderError({ provider: PROVIDER, code: "TIMEOUT", message, cause: err });
-  // Cancelled by our caller (the resilience layer's own deadline): pass through untouched.
-  if (attemptSignal()?.aborted) return err;
-  if (e?.name === "EmptyContentError") {
-    const reason = e.blockReason ?? e.finishReason ?? "unknown";
-    if (e.blockReason || BLOCK_REASONS.has(String(e.finishReason))) {
-      return new ClientError({
-        provider: PROVIDER,
-        code: "CONTENT_BLOCKED",
-        message: `answer blocked (${reason})`,
-        userMessage: `Gemini declined this content (${reason.toLowerCase().replace(/_/g, " ")} filter). Try a different ${task === "song" ? "song" : "image or wording"}.`,
-        cause: err,
-      });
-    }
-    return new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message: `empty answer (${reason})`, retryable: true, cause: err });
-  }
-  if (e?.name === "OutputParserException") {
-    return new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message, retryable: true, cause: err });
-  }
-  const status = typeof e?.status === "number" ? e.status : undefined;
-  const details = Array.isArray(e?.errorDetails) ? e.errorDetails : [];
-  if (status === 429) {
-    const retryInfo = details.find((d) => d["@type"]?.endsWith("google.rpc.RetryInfo"));
-    return new ProviderError({
-      provider: PROVIDER,
-      code: "EXTERNAL_RATE_LIMIT",
-      message,
-      status,
-      retryable: true,
-      retryAfterMs: parseDuration(retryInfo?.retryDelay),
-      userAction: "RETRY",
-      fallbackAvailable: false,
-      userMessage: "Gemini is busy right now. Please try again in a minute.",
-      cause: err,
-    });
-  }
-  if (status === 401 || status === 403 || details.some((d) => d.reason === "API_KEY_INVALID")) {
-    return new ProviderError({ provider: PROVIDER, code: "AUTH_FAILED", message, status, cause: err });
-  }
-  if (status !== undefined && status >= 400 && status < 500) {
-    return new ClientError({ provider: PROVIDER, code: "INVALID_REQUEST", message, status, cause: err });
-  }
-  // 5xx and connection errors may work next time; a bug in our code (a plain TypeError) won't.
-  const retryable = status !== undefined || /fetch failed|network|ECONN|socket/i.test(message) || classifyError(err).retryable;
-  return new ProviderError({ provider: PROVIDER, code: "ANALYSIS_FAILED", message, status, retryable, userMessage: FAILURE_MESSAGE[task], cause: err });
-}
-
-function invalid(message: string, retryable = true): ProviderError {
-  return new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message, retryable });
-}
-
-function validate<T>(schema: z.ZodType<T>, raw: unknown): T {
-  const result = schema.safeParse(raw);
-  if (result.success) return result.data;
-  throw invalid(result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "));
-}
 
 // ---------------------------------------------------------------------------------------------
 // The adapter
@@ -269,7 +167,7 @@ export function createGeminiSongAnalyst(options: GeminiSongAnalystOptions): Song
     try {
       return await runnable.invoke(messages, { signal: anySignal(deadline, attemptSignal()) });
     } catch (err) {
-      throw geminiError(err, apiKey, deadline, task);
+      throw geminiError(err, { apiKey, deadline, tryInstead: task === "song" ? "song" : "image or wording", failureMessage: FAILURE_MESSAGE[task] });
     }
   }
 
@@ -330,7 +228,7 @@ export function createGeminiSongAnalyst(options: GeminiSongAnalystOptions): Song
         }),
       ]);
       const rule = shortRule(validate(FailureRuleSchema, raw).rule);
-      if (!rule) throw invalid("empty rule");
+      if (!rule) throw invalidAnswer("empty rule");
       return { rule };
     },
 
@@ -347,11 +245,8 @@ export function createGeminiSongAnalyst(options: GeminiSongAnalystOptions): Song
 }
 
 // ---------------------------------------------------------------------------------------------
-// Song plan → SongAnalysis
+// Measuring the song
 // ---------------------------------------------------------------------------------------------
-
-/** Below this share of the song covered by the model's shots, the answer is not a plan of this song. */
-const MIN_COVERAGE = 0.5;
 
 async function mp3DurationMs(audio: Media): Promise<number | null> {
   try {
@@ -361,211 +256,6 @@ async function mp3DurationMs(audio: Media): Promise<number | null> {
   } catch {
     return null; // unreadable: the model's own duration is used
   }
-}
-
-function planToAnalysis(
-  plan: SongPlan,
-  o: { measuredMs: number | null; minShotMs: number; maxShotMs: number; tagLyrics: string | null },
-): SongAnalysis {
-  const ends = plan.scenes.flatMap((s) => s.shots.map((shot) => shot.end_ms)).filter(Number.isFinite);
-  const claimedMs = Number.isFinite(plan.duration_ms) && plan.duration_ms > 0 ? plan.duration_ms : Math.max(0, ...ends);
-  const durationMs = Math.round(o.measuredMs ?? claimedMs);
-  if (!(durationMs > 0)) throw invalid("no duration: the file could not be measured and the model gave none");
-  // Models asked for ms sometimes answer seconds; a plan that ends at ~1/1000 of the song is one.
-  const maxEnd = Math.max(0, ...ends);
-  const scale = maxEnd > 0 && maxEnd < durationMs / 100 && maxEnd * 1000 >= durationMs * MIN_COVERAGE ? 1000 : 1;
-  const t = (v: number) => v * scale;
-
-  const scenes: ModelScene[] = plan.scenes.map((s) => ({
-    title: s.title,
-    shots: s.shots.map((shot) => ({ startMs: t(shot.start_ms), endMs: t(shot.end_ms), lyricsSnippet: shot.lyrics_snippet, description: shot.description })),
-  }));
-  const covered = coverage(scenes.flatMap((s) => s.shots), durationMs);
-  if (covered < MIN_COVERAGE * durationMs) {
-    throw invalid(`the model's shots cover ${Math.round((100 * covered) / durationMs)} % of the ${durationMs} ms song`);
-  }
-  const sections = tileRanges(
-    plan.sections.map((s) => ({ start: t(s.start_ms), end: t(s.end_ms), label: s.label.replace(/\s+/g, " ").trim() || "section" })),
-    durationMs,
-    () => undefined,
-  ).map((s) => ({ startMs: s.start, endMs: s.end, label: s.label }));
-  const bpm = Number.isFinite(plan.bpm) && plan.bpm >= 30 && plan.bpm <= 300 ? Math.round(plan.bpm * 10) / 10 : null;
-  return {
-    durationMs,
-    bpm,
-    beatsMs: [],
-    sections,
-    scenes: normaliseScenes(scenes, { durationMs, minShotMs: o.minShotMs, maxShotMs: o.maxShotMs }),
-    lyrics: plan.lyrics.trim() || o.tagLyrics || null,
-    offline: false,
-  };
-}
-
-function coverage(shots: SongShot[], durationMs: number): number {
-  const spans = shots
-    .map((s) => [Math.max(0, Math.min(s.startMs, s.endMs)), Math.min(durationMs, Math.max(s.startMs, s.endMs))] as const)
-    .filter(([a, b]) => b > a)
-    .sort((x, y) => x[0] - y[0]);
-  let total = 0, reach = 0;
-  for (const [a, b] of spans) {
-    if (b <= reach) continue;
-    total += b - Math.max(a, reach);
-    reach = b;
-  }
-  return total;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Normalisation: approximate model times → shots that tile the song
-// ---------------------------------------------------------------------------------------------
-
-export interface ModelScene {
-  title: string;
-  shots: SongShot[];
-}
-
-export interface ShotLimits {
-  durationMs: number;
-  minShotMs: number;
-  maxShotMs: number;
-}
-
-/**
- * Clamps, sorts and de-nests ranges, then splits each gap or overlap between neighbours at its
- * middle: the result tiles [0, durationMs] in integer ms. A range inside an earlier one is folded
- * into it (`fold`), so nothing it carried is lost.
- */
-function tileRanges<T extends { start: number; end: number }>(items: T[], durationMs: number, fold: (into: T, nested: T) => void): T[] {
-  const clamp = (v: number) => Math.min(durationMs, Math.max(0, Math.round(v)));
-  const sorted = items
-    .filter((r) => Number.isFinite(r.start) && Number.isFinite(r.end))
-    .map((r) => ({ ...r, start: clamp(Math.min(r.start, r.end)), end: clamp(Math.max(r.start, r.end)) }))
-    .filter((r) => r.end > r.start)
-    .sort((a, b) => a.start - b.start || b.end - a.end);
-  const kept: T[] = [];
-  for (const r of sorted) {
-    const last = kept[kept.length - 1];
-    if (last && r.end <= last.end) fold(last, r);
-    else kept.push(r);
-  }
-  const tiles: T[] = [];
-  kept.forEach((r, i) => {
-    const start = i === 0 ? 0 : Math.round((kept[i - 1].end + r.start) / 2);
-    const end = i === kept.length - 1 ? durationMs : Math.round((r.end + kept[i + 1].start) / 2);
-    const from = Math.max(start, tiles.length ? tiles[tiles.length - 1].end : 0);
-    if (end > from) tiles.push({ ...r, start: from, end });
-  });
-  if (tiles.length) tiles[tiles.length - 1].end = durationMs;
-  return tiles;
-}
-
-const GRID_MS = 100;
-/** Costs of the cut search: moving off the model's cuts is what is minimised; length is a tie-breaker. */
-const GRID_CUT_COST = 1;
-const DROPPED_CUT_COST = 1;
-const NEAR_CUT_COST = 0.5;
-const LENGTH_COST = 0.05;
-
-/**
- * The model's plan → scenes whose shots tile [0, durationMs] exactly, each within
- * [minShotMs, maxShotMs] whenever some tiling allows it.
- *
- * 1. The model's shots are clamped, sorted and tiled (tileRanges): their boundaries are the cuts
- *    the model meant.
- * 2. A shortest path over candidate cuts (the model's, free; a 100 ms grid, each costing 1 plus up
- *    to 0.5 the further it lies from a model cut, within half a minimum shot) picks the cuts, every
- *    step between min and max. Dropping a model cut costs 1, and each shot's squared distance from
- *    the middle length is a small tie-breaker, so a long shot is split evenly and a tiny one is
- *    merged into a neighbour or has a boundary moved as little as possible.
- *    When no such tiling exists (a song shorter than a shot, or a max under twice the min with an
- *    unlucky length), the song is divided evenly into ceil(duration / max) shots.
- * 3. Each shot takes its description and scene from the model shot it overlaps most; lyric lines
- *    are spread evenly over their model shot and go to the shot that holds their instant.
- */
-export function normaliseScenes(scenes: ModelScene[], limits: ShotLimits): SongScene[] {
-  const { minShotMs, maxShotMs } = limits;
-  const durationMs = Math.round(limits.durationMs);
-  if (!(durationMs > 0)) throw new Error(`durationMs must be positive, got ${limits.durationMs}`);
-  type Tile = { start: number; end: number; scene: number; lyrics: string[]; description: string };
-  const tiles = tileRanges<Tile>(
-    scenes.flatMap((s, scene) =>
-      s.shots.map((shot) => ({ start: shot.startMs, end: shot.endMs, scene, lyrics: lyricLines(shot.lyricsSnippet), description: shot.description.replace(/\s+/g, " ").trim() })),
-    ),
-    durationMs,
-    (into, nested) => into.lyrics.push(...nested.lyrics),
-  );
-  if (tiles.length === 0) throw invalid("the model returned no shot inside the song");
-
-  const cuts = chooseCuts(tiles.slice(1).map((t) => t.start), durationMs, minShotMs, maxShotMs);
-  const shots = cuts.slice(0, -1).map((startMs, i) => ({ startMs, endMs: cuts[i + 1], tile: 0, lines: [] as string[] }));
-  for (const shot of shots) {
-    let best = -1;
-    tiles.forEach((tile, k) => {
-      const overlap = Math.min(shot.endMs, tile.end) - Math.max(shot.startMs, tile.start);
-      if (overlap > best) (best = overlap), (shot.tile = k);
-    });
-  }
-  for (const tile of tiles) {
-    tile.lyrics.forEach((line, k) => {
-      const at = tile.start + ((k + 0.5) / tile.lyrics.length) * (tile.end - tile.start);
-      const target = shots.find((s, i) => at < s.endMs || i === shots.length - 1)!;
-      target.lines.push(line);
-    });
-  }
-
-  const out: Array<SongScene & { index: number }> = [];
-  for (const s of shots) {
-    const tile = tiles[s.tile];
-    const title = scenes[tile.scene].title.replace(/\s+/g, " ").trim() || `Scene ${tile.scene + 1}`;
-    const shot: SongShot = { startMs: s.startMs, endMs: s.endMs, lyricsSnippet: s.lines.join(" / "), description: tile.description || title };
-    const last = out[out.length - 1];
-    if (last && last.index === tile.scene) last.shots.push(shot);
-    else out.push({ index: tile.scene, title, shots: [shot] });
-  }
-  return out.map(({ title, shots: sceneShots }) => ({ title, shots: sceneShots }));
-}
-
-function lyricLines(snippet: string): string[] {
-  return snippet.split(/\r?\n|\s+\/\s+/).map((l) => l.replace(/\s+/g, " ").trim()).filter(Boolean);
-}
-
-/** Cut points from 0 to durationMs (both included); see normaliseScenes step 2. */
-function chooseCuts(modelCuts: number[], durationMs: number, minShotMs: number, maxShotMs: number): number[] {
-  const points = new Map<number, boolean>(); // time → is a model cut
-  for (let t = GRID_MS; t < durationMs; t += GRID_MS) points.set(t, false);
-  for (const c of modelCuts) if (c > 0 && c < durationMs) points.set(c, true);
-  const pts = [{ t: 0, model: false }, ...[...points].sort((a, b) => a[0] - b[0]).map(([t, model]) => ({ t, model })), { t: durationMs, model: false }];
-  const n = pts.length;
-  // modelBefore[k]: model cuts among pts[0..k-1], to count the cuts a step jumps over.
-  const modelBefore = new Int32Array(n + 1);
-  for (let k = 0; k < n; k++) modelBefore[k + 1] = modelBefore[k] + (pts[k].model ? 1 : 0);
-  const sortedCuts = pts.filter((p) => p.model).map((p) => p.t);
-  const nearRadius = Math.max(GRID_MS, minShotMs / 2);
-  const pointCost = pts.map((p, k) => {
-    if (p.model || k === 0 || k === n - 1) return 0;
-    let d = Infinity;
-    for (const c of sortedCuts) d = Math.min(d, Math.abs(c - p.t)); // few cuts per song
-    return GRID_CUT_COST + (NEAR_CUT_COST * Math.min(d, nearRadius)) / nearRadius;
-  });
-  const target = (minShotMs + maxShotMs) / 2;
-  const cost = new Float64Array(n).fill(Infinity);
-  const back = new Int32Array(n).fill(-1);
-  cost[0] = 0;
-  for (let i = 1; i < n; i++) {
-    for (let j = i - 1; j >= 0 && pts[i].t - pts[j].t <= maxShotMs; j--) {
-      const len = pts[i].t - pts[j].t;
-      if (len < minShotMs || cost[j] === Infinity) continue;
-      const c = cost[j] + pointCost[i] + DROPPED_CUT_COST * (modelBefore[i] - modelBefore[j + 1]) + LENGTH_COST * ((len - target) / target) ** 2;
-      if (c < cost[i]) (cost[i] = c), (back[i] = j);
-    }
-  }
-  if (cost[n - 1] === Infinity) {
-    const count = Math.max(1, Math.ceil(durationMs / maxShotMs));
-    return Array.from({ length: count + 1 }, (_, i) => Math.round((durationMs * i) / count));
-  }
-  const cuts: number[] = [];
-  for (let k = n - 1; k >= 0; k = back[k]) cuts.push(pts[k].t);
-  return cuts.reverse();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -608,11 +298,11 @@ export interface Box {
 
 /** Gemini's [ymin, xmin, ymax, xmax] in 0–1000 (or, from a stray answer, 0–1) → {x, y, w, h} in 0..1. */
 export function toBox(box2d: number[]): Box {
-  if (box2d.length !== 4 || !box2d.every(Number.isFinite)) throw invalid(`box_2d is not four numbers: ${JSON.stringify(box2d)}`);
+  if (box2d.length !== 4 || !box2d.every(Number.isFinite)) throw invalidAnswer(`box_2d is not four numbers: ${JSON.stringify(box2d)}`);
   const unit = box2d.every((v) => v >= 0 && v <= 1) && box2d.some((v) => v > 0 && v < 1) ? 1 : 1000;
   const [y0, x0, y1, x1] = box2d.map((v) => Math.min(1, Math.max(0, v / unit)));
   const box = { x: Math.min(x0, x1), y: Math.min(y0, y1), w: Math.abs(x1 - x0), h: Math.abs(y1 - y0) };
-  if (box.w <= 0 || box.h <= 0) throw invalid(`empty region ${JSON.stringify(box2d)}`);
+  if (box.w <= 0 || box.h <= 0) throw invalidAnswer(`empty region ${JSON.stringify(box2d)}`);
   return box;
 }
 

@@ -8,9 +8,8 @@ import { ChatGoogleGenerativeAI } from "@langchain/google-genai";
 import { HumanMessage, SystemMessage, type BaseMessage } from "@langchain/core/messages";
 import { z } from "zod";
 import type { Analyst, BrandAnalysis, Media, SceneEdit, YellowContextPayload } from "./ports.js";
-import { ClientError, ProviderError, anySignal, attemptSignal, classifyError, redactSecrets } from "./resilience.js";
-
-const PROVIDER = "GEMINI";
+import { anySignal, attemptSignal } from "./resilience.js";
+import { geminiError, invalidAnswer, validateAnswer as validate } from "./gemini-errors.js";
 
 export interface GeminiAnalystOptions {
   apiKey: string;
@@ -64,76 +63,7 @@ with their feedback, and the user's new feedback. Write an adjusted cinematograp
 the feedback while keeping the brand essence and the scene's invariant_token intact, and a short reply
 to the user. Return JSON with cinematography_prompt and reply.`;
 
-const BLOCK_REASONS = new Set(["SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "OTHER"]);
-
-/** "7s" / "1.5s" (google.protobuf.Duration in JSON) → ms. */
-function parseDuration(value: unknown): number | undefined {
-  if (typeof value !== "string") return undefined;
-  const m = /^(\d+(?:\.\d+)?)s$/.exec(value.trim());
-  return m ? Math.round(Number(m[1]) * 1000) : undefined;
-}
-
-interface GoogleErrorDetail {
-  "@type"?: string;
-  retryDelay?: unknown;
-  reason?: unknown;
-}
-
 type Task = "analysis" | "edit";
-
-function geminiError(err: unknown, apiKey: string, deadline: AbortSignal, task: Task): unknown {
-  if (err instanceof ProviderError) return err;
-  const e = err as { name?: string; message?: string; status?: number; errorDetails?: GoogleErrorDetail[]; blockReason?: string; finishReason?: string };
-  const message = redactSecrets(`${e?.name ?? "Error"}: ${e?.message ?? String(err)}`, [apiKey]);
-  if (deadline.aborted) return new ProviderError({ provider: PROVIDER, code: "TIMEOUT", message, cause: err });
-  // Cancelled by our caller (the resilience layer's own deadline): pass through untouched.
-  if (attemptSignal()?.aborted) return err;
-  if (e?.name === "EmptyContentError") {
-    const reason = e.blockReason ?? e.finishReason ?? "unknown";
-    if (e.blockReason || BLOCK_REASONS.has(String(e.finishReason))) {
-      return new ClientError({
-        provider: PROVIDER,
-        code: "CONTENT_BLOCKED",
-        message: `answer blocked (${reason})`,
-        userMessage: `Gemini declined this content (${reason.toLowerCase().replace(/_/g, " ")} filter). Try a different image or wording.`,
-        cause: err,
-      });
-    }
-    return new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message: `empty answer (${reason})`, retryable: true, cause: err });
-  }
-  if (e?.name === "OutputParserException") {
-    return new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message, retryable: true, cause: err });
-  }
-  const status = typeof e?.status === "number" ? e.status : undefined;
-  const details = Array.isArray(e?.errorDetails) ? e.errorDetails : [];
-  if (status === 429) {
-    const retryInfo = details.find((d) => d["@type"]?.endsWith("google.rpc.RetryInfo"));
-    return new ProviderError({
-      provider: PROVIDER,
-      code: "EXTERNAL_RATE_LIMIT",
-      message,
-      status,
-      retryable: true,
-      retryAfterMs: parseDuration(retryInfo?.retryDelay),
-      userAction: "RETRY",
-      fallbackAvailable: false,
-      userMessage: "Gemini is busy right now. Please try again in a minute.",
-      cause: err,
-    });
-  }
-  if (status === 401 || status === 403 || details.some((d) => d.reason === "API_KEY_INVALID")) {
-    return new ProviderError({ provider: PROVIDER, code: "AUTH_FAILED", message, status, cause: err });
-  }
-  if (status !== undefined && status >= 400 && status < 500) {
-    return new ClientError({ provider: PROVIDER, code: "INVALID_REQUEST", message, status, cause: err });
-  }
-  // 5xx and connection errors may work next time; a bug in our code (a plain TypeError) won't.
-  const retryable = status !== undefined || /fetch failed|network|ECONN|socket/i.test(message) || classifyError(err).retryable;
-  return new ProviderError({
-    provider: PROVIDER, code: "ANALYSIS_FAILED", message, status, retryable, cause: err,
-    ...(task === "edit" ? { userMessage: "Editing the scene failed. Please try again." } : {}),
-  });
-}
 
 function toHex(colour: string): string | undefined {
   const m = /^#?([0-9a-f]{6}|[0-9a-f]{3})$/i.exec(colour.trim());
@@ -142,16 +72,9 @@ function toHex(colour: string): string | undefined {
   return `#${hex.toLowerCase()}`;
 }
 
-function validate<T>(schema: z.ZodType<T>, raw: unknown): T {
-  const result = schema.safeParse(raw);
-  if (result.success) return result.data;
-  const problem = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-  throw new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message: problem, retryable: true });
-}
-
 function requireText(fields: Record<string, string>) {
   const empty = Object.entries(fields).filter(([, v]) => !v.trim()).map(([k]) => k);
-  if (empty.length) throw new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message: `empty ${empty.join(", ")}`, retryable: true });
+  if (empty.length) throw invalidAnswer(`empty ${empty.join(", ")}`);
 }
 
 export function createGeminiAnalyst(options: GeminiAnalystOptions): Analyst {
@@ -176,7 +99,12 @@ export function createGeminiAnalyst(options: GeminiAnalystOptions): Analyst {
     try {
       return await runnable.invoke(messages, { signal: anySignal(deadline, attemptSignal()) });
     } catch (err) {
-      throw geminiError(err, apiKey, deadline, task);
+      throw geminiError(err, {
+        apiKey,
+        deadline,
+        tryInstead: "image or wording",
+        failureMessage: task === "edit" ? "Editing the scene failed. Please try again." : undefined,
+      });
     }
   }
 
@@ -197,7 +125,7 @@ export function createGeminiAnalyst(options: GeminiAnalystOptions): Analyst {
       requireText({ brand_essence_prompt: a.brand_essence_prompt, subject: a.subject, mood: a.mood });
       const colorPalette = a.color_palette.map(toHex).filter((c): c is string => c !== undefined);
       if (colorPalette.length === 0) {
-        throw new ProviderError({ provider: PROVIDER, code: "INVALID_RESPONSE", message: "no #rrggbb colour in color_palette", retryable: true });
+        throw invalidAnswer("no #rrggbb colour in color_palette");
       }
       return {
         physics: a.physics_score,

@@ -5,6 +5,7 @@
  */
 import sharp from "sharp";
 import type { Illustrator, Media, PreviewInput, StyleReferenceInput } from "../ports.js";
+import { escapeXml, prng } from "./draw-helpers.js";
 import { fromHex, MAX_INPUT_PIXELS, measureImage } from "./image-stats.js";
 
 const W = 1280;
@@ -86,10 +87,6 @@ function mark(text: string, corner: "tr" | "br"): Buffer {
   );
 }
 
-function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!);
-}
-
 function clamp01(x: number): number {
   return Math.min(1, Math.max(0, Number.isFinite(x) ? x : 0));
 }
@@ -106,16 +103,4 @@ function hashInts(...values: number[]): number {
     }
   }
   return h >>> 0;
-}
-
-/** mulberry32: tiny, fast and good enough to spread framings; Math.random would break determinism. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -13,6 +13,7 @@
  */
 import sharp from "sharp";
 import type { Media, ShotImageInput, SongIllustrator } from "../ports.js";
+import { escapeXml, prng } from "./draw-helpers.js";
 import { MAX_INPUT_PIXELS } from "./image-stats.js";
 
 const W = 1280;
@@ -159,24 +160,8 @@ function hex(rgb: Rgb): string {
   return "#" + rgb.map((v) => Math.round(Math.min(255, Math.max(0, v))).toString(16).padStart(2, "0")).join("");
 }
 
-function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!);
-}
-
 function hashString(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   return h >>> 0;
-}
-
-/** mulberry32: deterministic framing per seed (Math.random would make re-runs differ). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

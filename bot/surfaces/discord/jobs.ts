@@ -1,7 +1,10 @@
+import { MessageFlags, type ChatInputCommandInteraction } from "discord.js";
 import type { JobView } from "../../views.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { SurfaceContext } from "./context.js";
+import { actorOf } from "./identity.js";
 import { shortId } from "./ids.js";
+import { acknowledge, explain } from "./respond.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -22,6 +25,29 @@ export async function resolveJob(ctx: SurfaceContext, actor: Actor, input: strin
   if (!view) return notFound;
   if (view.ownerId !== user.id && !ctx.isApprover(actor)) return notFound;
   return { view };
+}
+
+/**
+ * A private `/<command> job:<id>` answer: defers an ephemeral reply, finds the job for the caller
+ * (resolveJob) and edits the reply with what `act` makes of it. A job not found answers with
+ * resolveJob's message; a failure with `explainError`'s wording when it has one, else explain()'s.
+ */
+export async function replyAboutJob(
+  ctx: SurfaceContext,
+  interaction: ChatInputCommandInteraction,
+  act: (view: JobView, actor: Actor) => Promise<string>,
+  explainError: (err: unknown) => string | undefined = () => undefined,
+): Promise<void> {
+  if (!(await acknowledge(ctx.logger, interaction, () => interaction.deferReply({ flags: MessageFlags.Ephemeral })))) return;
+  const actor = actorOf(interaction.user, interaction.member, interaction.guildId);
+  let content: string;
+  try {
+    const found = await resolveJob(ctx, actor, interaction.options.getString("job", true));
+    content = "error" in found ? found.error : await act(found.view, actor);
+  } catch (err) {
+    content = explainError(err) ?? explain(ctx.logger, err, { interactionId: interaction.id });
+  }
+  await interaction.editReply({ content, allowedMentions: { parse: [] } }).catch(() => undefined);
 }
 
 /** One line per job for /status. */
