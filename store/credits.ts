@@ -10,6 +10,14 @@ export interface Reservation {
   amount: number;
 }
 
+/** Keeps the spec's vision_job_video_prompts.credits_used in step with the ledger. */
+async function chargeJob(tx: Pick<Db, "query">, jobId: string, amount: number): Promise<void> {
+  await tx.query(
+    "UPDATE vision_job_video_prompts SET credits_used = credits_used + $2, updated_at = NOW() WHERE job_id = $1",
+    [jobId, amount],
+  );
+}
+
 /**
  * Credits (users.credits_remaining, spec §3) with their history in credit_ledger. A reservation
  * and its balance change happen in one transaction, and the balance can never go below zero, so
@@ -31,6 +39,7 @@ export function createCredits(db: Db) {
          WHERE id = $1 AND credits_remaining >= $2 RETURNING credits_remaining`,
         [r.userId, r.amount],
       );
+      if (charged.rowCount > 0) await chargeJob(tx, r.jobId, r.amount);
       if (charged.rowCount === 0) {
         const left = await balance(r.userId, tx);
         throw new UserFacingError(
@@ -60,6 +69,7 @@ export function createCredits(db: Db) {
       await tx.query("UPDATE users SET credits_remaining = credits_remaining + $2, updated_at = NOW() WHERE id = $1", [
         row.user_id, -row.amount,
       ]);
+      await chargeJob(tx, row.job_id, row.amount);
       return true;
     });
   }

@@ -167,13 +167,6 @@ export function createJobs(db: Db) {
     );
   }
 
-  async function addCreditsUsed(jobId: string, amount: number): Promise<void> {
-    await db.query(
-      `UPDATE vision_job_video_prompts SET credits_used = credits_used + $2, updated_at = NOW() WHERE job_id = $1`,
-      [jobId, amount],
-    );
-  }
-
   /** The director's storyboard exactly as produced (scene scripts in order). */
   async function storyboard(jobId: string): Promise<SceneScript[]> {
     const r = await db.query<{ scenes_data: SceneScript[] }>(
@@ -205,7 +198,7 @@ export function createJobs(db: Db) {
 
   return {
     insert, get, reusableAnalysis, setStatus, saveAnalysis, saveSongAnalysis, saveStyleReference, createProduction,
-    setProductionStatus, addCreditsUsed, storyboard, listUnfinished, listForUser,
+    setProductionStatus, storyboard, listUnfinished, listForUser,
   };
 }
 

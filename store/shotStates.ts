@@ -35,17 +35,7 @@ export function createShotStates(db: Db) {
     return r.rows.map((s) => ({ sceneId: s.scene_id, state: s.state, detail: s.detail, createdAt: new Date(s.created_at).toISOString() }));
   }
 
-  /** The latest state of each shot of a job. */
-  async function current(jobId: string): Promise<Map<string, ShotState>> {
-    const r = await db.query<{ scene_id: string; state: ShotState }>(
-      `SELECT DISTINCT ON (scene_id) scene_id, state FROM shot_states
-       WHERE job_id = $1 AND scene_id IS NOT NULL ORDER BY scene_id, created_at DESC, id DESC`,
-      [jobId],
-    );
-    return new Map(r.rows.map((s) => [s.scene_id, s.state]));
-  }
-
-  return { enter, history, current };
+  return { enter, history };
 }
 
 export type ShotStates = ReturnType<typeof createShotStates>;

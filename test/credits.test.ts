@@ -46,6 +46,8 @@ describe.each(dbTargets)("credits on $name", (target) => {
       const done = await finished(p.runner, jobId);
       expect(done.stage).toBe("done");
       expect(done.creditsUsed).toBe(6);
+      const row = await p.db.query<{ credits_used: string }>("SELECT credits_used FROM vision_job_video_prompts WHERE job_id = $1", [jobId]);
+      expect(Number(row.rows[0].credits_used)).toBe(6);
       expect(await p.runner.store.credits.balance(owner.id)).toBe(7);
       await expect(p.db.query("DELETE FROM credit_ledger")).rejects.toThrow(/append-only/);
     } finally {
