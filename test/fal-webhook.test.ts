@@ -263,9 +263,12 @@ describe("createFalWebhookHandler over http on 127.0.0.1", () => {
     const first = signedHeaders(body, { requestId: "e2e-1" });
     clockMs += 1000;
     const second = signedHeaders(body, { requestId: "e2e-1" });
-    let release!: () => void;
+    let release: (() => void) | undefined;
     outcome = () => new Promise((resolve) => { release = () => resolve("accepted"); });
     const inFlight = [post(body, first), post(body, second)];
+    // Hold the first delivery inside onResult until it has arrived (a loaded machine may take a while),
+    // and give the second one time to land while it is held.
+    while (!release) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 50));
     release();
     const answers = await Promise.all(inFlight);
