@@ -129,9 +129,10 @@ describe("fal webhooks resume parked renders", () => {
       falJwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`,
     });
     const port = await server.start();
-    const deliver = async (requestId: string) => {
+    // laterS: fal re-signs a retried delivery with a later timestamp (an identical one is a replay).
+    const deliver = async (requestId: string, laterS = 0) => {
       const body = Buffer.from(JSON.stringify({ request_id: requestId, gateway_request_id: requestId, status: "OK", payload: {} }));
-      const ts = String(Math.floor(Date.now() / 1000));
+      const ts = String(Math.floor(Date.now() / 1000) + laterS);
       const message = `${requestId}\nuser-1\n${ts}\n${createHash("sha256").update(body).digest("hex")}`;
       const headers = {
         "content-type": "application/json", "x-fal-webhook-request-id": requestId, "x-fal-webhook-user-id": "user-1",
@@ -156,7 +157,7 @@ describe("fal webhooks resume parked renders", () => {
       const done = await finished(app.runner, jobId);
       expect(done.stage).toBe("done");
       // A late duplicate delivery is acknowledged and changes nothing.
-      expect((await deliver(videos()[0].requestId!)).status).toBe(200);
+      expect((await deliver(videos()[0].requestId!, 2)).status).toBe(200);
       expect(await app.runner.providerResult(videos()[0].requestId!)).toBe("duplicate");
       expect(videos()).toHaveLength(3);
       // The public listener also serves the finished video (for chats whose upload limit it exceeds).
