@@ -1,65 +1,9 @@
 import { z } from "zod";
-import type { Decision, Stage } from "../graph/state.js";
-import type { ProductionEngine } from "../tools/ports.js";
+import type { Decision } from "../graph/state.js";
+import type { JobView } from "../graph/jobView.js";
 
-/**
- * The platform-neutral view of a job. Every surface (Slack, Discord, the local page, the
- * terminal) renders this and nothing else, so they all show the same thing.
- */
-export interface JobView {
-  jobId: string;
-  kind: "image" | "song";
-  ownerId: string;
-  ownerName: string | null;
-  stage: Stage | "cancelled";
-  /** One human line: what is happening now. */
-  statusLine: string;
-  engine: ProductionEngine | null;
-  routingReason: string | null;
-  /** Credits charged for this job so far (reservations net of refunds). */
-  creditsUsed: number;
-  /** Estimated provider cost of this job so far, in USD (offline tools cost nothing). */
-  costUsd: number;
-  /** Credits a 🟢 Approve reserves on this job (show it on the button before anything is paid). */
-  approvalCredits: number;
-  /** The job owner's credits left. */
-  ownerCredits: number;
-  scenes: SceneCard[];
-  finalVideoKey: string | null;
-  /** Why the job stopped (flagged or failed), readable by a chat user. */
-  error: string | null;
-}
-
-export interface SceneCard {
-  sceneId: string;
-  /** 0-based position; cards show index + 1. */
-  index: number;
-  count: number;
-  status: "scripting" | "preview_generation" | "review" | "rendering" | "completed" | "failed";
-  trafficLight: "PENDING" | "GREEN" | "YELLOW" | "RED";
-  /** Version of the preview on the card; a click carries it so an old card's click is stale. */
-  versionNo: number;
-  previewKey: string | null;
-  clipKey: string | null;
-  /** Two short lines: camera and the start of the script. */
-  scriptExcerpt: string;
-  /** "0:12–0:16" for song shots; null for brand scenes. */
-  timeRange: string | null;
-  /** Who made the last decision on this scene, and what. */
-  decidedBy: string | null;
-  lastDecision: Decision | null;
-  /** The open question on this scene, if any. */
-  awaiting: "review" | "render" | null;
-  interruptId: string | null;
-  engine: ProductionEngine | null;
-  errorMessage: string | null;
-}
-
-export type JobEvent =
-  | { type: "status"; view: JobView }
-  | { type: "scene"; view: JobView; card: SceneCard }
-  | { type: "final"; view: JobView }
-  | { type: "error"; jobId: string; message: string; view: JobView | null };
+/** The view model itself is the graph's output; surfaces import it from here with the button codec. */
+export type { JobView, SceneCard, JobEvent } from "../graph/jobView.js";
 
 const CODES: Record<Decision, string> = { GREEN: "G", YELLOW: "Y", RED: "R" };
 const DECISIONS: Record<string, Decision> = { G: "GREEN", Y: "YELLOW", R: "RED" };

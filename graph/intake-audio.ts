@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { fileTypeFromBuffer } from "file-type";
 import { parseBuffer } from "music-metadata";
-import { UserFacingError } from "./errors.js";
+import { UserFacingError } from "../core/errors.js";
 
 /*
  * Validation of a song a chat user sends (music spec: an MP3 starts the song route), before anything

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { fileTypeFromBuffer } from "file-type";
 import sharp from "sharp";
 import { z } from "zod";
-import { UserFacingError } from "./errors.js";
+import { UserFacingError } from "../core/errors.js";
+import { boundedText, parseOrThrow } from "../core/text.js";
 
 /*
  * Validation of what a chat user sends, before anything is stored or paid for (spec §5.1–5.2).
@@ -57,30 +58,6 @@ export const DEFAULT_IMAGE_LIMITS: ImageLimits = {
 // Schemas at the boundary (spec §5.1)
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Removes control characters (C0, DEL, C1) and trims. Line breaks and tabs become spaces first so
- * that "warmer\nmore motion" does not turn into "warmermore motion".
- */
-export function sanitizeText(value: string): string {
-  return value
-    .replace(/[\t\n\r\v\f]+/g, " ")
-    .replace(/[\x00-\x1F\x7F-\x9F]/g, "")
-    .trim();
-}
-
-/** A string with control characters removed and surrounding space trimmed. */
-export const sanitizedString = z.string().transform(sanitizeText);
-
-/** sanitizedString whose length bounds apply to the sanitised text. */
-export function boundedText(max: number, min = 0) {
-  return sanitizedString.pipe(
-    z
-      .string()
-      .min(min, min === 1 ? "This can't be empty." : `Use at least ${min} characters.`)
-      .max(max, `Keep it to ${max} characters or fewer.`),
-  );
-}
-
 /** The upload as a surface hands it over; the declared type is only a hint and is never trusted. */
 export const UploadSchema = z.object({
   filename: z.string().max(4096),
@@ -114,18 +91,6 @@ export const DecisionSchema = z
     path: ["note"],
   });
 export type Decision = z.output<typeof DecisionSchema>;
-
-/** Parses input or throws VALIDATION_ERROR with the first problem in words a user can act on. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  // Our own refinements are written for users; zod's built-in messages need the field name.
-  const where = issue && issue.code !== "custom" && issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
-  throw new UserFacingError("VALIDATION_ERROR", `${where}${issue?.message ?? "invalid input"}`, {
-    cause: result.error,
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Image inspection

@@ -8,7 +8,7 @@ import { createRenderWatcher } from "./renderWatcher.js";
 import { createJobIntake, type StartRequest } from "./startJob.js";
 import { createDecider, type CancelRequest, type DecideRequest, type DecideResult, type RevertRequest } from "./decide.js";
 import type { GraphContext, PipelineSettings } from "./context.js";
-import type { JobEvent, JobView } from "../bot/views.js";
+import type { JobEvent, JobView } from "./jobView.js";
 import type { Db } from "../store/db.js";
 import { createJobs } from "../store/jobs.js";
 import { createScenes } from "../store/scenes.js";
@@ -22,7 +22,7 @@ import { createCredits } from "../store/credits.js";
 import { createProjects } from "../store/projects.js";
 import { createRules } from "../store/rules.js";
 import { createShotStates } from "../store/shotStates.js";
-import { isUserFacing } from "./errors.js";
+import { isUserFacing } from "../core/errors.js";
 import type { Tools } from "../tools/ports.js";
 import type { Actor } from "./actor.js";
 

@@ -6,7 +6,7 @@ import type { Users } from "../store/users.js";
 import type { RateLimiter } from "../store/limits.js";
 import type { Projects } from "../store/projects.js";
 import type { Tools } from "../tools/ports.js";
-import { isUserFacing } from "./errors.js";
+import { isUserFacing } from "../core/errors.js";
 import { sanitizeFilename, validateImageUpload } from "./intake.js";
 import { inspectAudio } from "./intake-audio.js";
 import type { Actor } from "./actor.js";

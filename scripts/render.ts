@@ -12,7 +12,7 @@ import { pino, destination } from "pino";
 import { loadConfig } from "../bot/config.js";
 import { createApp } from "../bot/app.js";
 import { blobPath } from "../store/blobs.js";
-import { isUserFacing } from "../graph/errors.js";
+import { isUserFacing } from "../core/errors.js";
 import type { Actor } from "../graph/actor.js";
 import type { JobView, SceneCard } from "../bot/views.js";
 import type { Decision } from "../graph/state.js";

@@ -1,5 +1,5 @@
 import type { Db } from "./db.js";
-import { UserFacingError } from "../graph/errors.js";
+import { UserFacingError } from "../core/errors.js";
 
 export interface Reservation {
   userId: string;

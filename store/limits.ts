@@ -1,5 +1,5 @@
 import type { Db } from "./db.js";
-import { UserFacingError } from "../graph/errors.js";
+import { UserFacingError } from "../core/errors.js";
 
 /*
  * Per-user rate limits (spec §5.3), shared by every bot instance through rate_limit_buckets.

@@ -1,7 +1,7 @@
 import type { Db } from "./db.js";
 import { stableUuid } from "./ids.js";
-import { UserFacingError } from "../graph/errors.js";
-import { boundedText, parseOrThrow } from "../graph/intake.js";
+import { UserFacingError } from "../core/errors.js";
+import { boundedText, parseOrThrow } from "../core/text.js";
 import {
   AGENT_ROLES,
   AgentConfigSchema,
@@ -12,7 +12,7 @@ import {
   type AgentRole,
   type GlobalSettings,
   type ProjectConfig,
-} from "../graph/song/config.js";
+} from "../core/project-config.js";
 
 /*
  * Projects of the song route and the model each agent role runs on. Settings live in

@@ -1,8 +1,8 @@
 import type { Db } from "./db.js";
 import type { Embedder } from "../tools/ports.js";
 import { cosineSimilarity } from "../tools/offline/embedder.js";
-import { UserFacingError } from "../graph/errors.js";
-import { boundedText, parseOrThrow } from "../graph/intake.js";
+import { UserFacingError } from "../core/errors.js";
+import { boundedText, parseOrThrow } from "../core/text.js";
 
 /*
  * The active rulebook (music spec §4): rules learnt from rejected images, found again by similarity

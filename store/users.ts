@@ -1,5 +1,5 @@
 import type { Db, DbClient } from "./db.js";
-import { UserFacingError } from "../graph/errors.js";
+import { UserFacingError } from "../core/errors.js";
 
 /*
  * Chat identities. A user is (platform, team, platform user id); the row is created the first

@@ -2,16 +2,10 @@ import { createHash } from "node:crypto";
 import zlib from "node:zlib";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { isUserFacing, UserFacingError } from "../graph/errors.js";
+import { isUserFacing, UserFacingError } from "../core/errors.js";
 import { failure } from "./helpers/errors.js";
-import {
-  DecisionSchema,
-  RefineActionSchema,
-  inspectImage,
-  parseOrThrow,
-  sanitizeFilename,
-  validateImageUpload,
-} from "../graph/intake.js";
+import { DecisionSchema, RefineActionSchema, inspectImage, sanitizeFilename, validateImageUpload } from "../graph/intake.js";
+import { parseOrThrow } from "../core/text.js";
 
 // Fixtures are made here, not committed: a noisy image so truncating it really cuts pixel data.
 async function makeImage(format: "png" | "jpeg" | "webp", width = 64, height = 48): Promise<Buffer> {

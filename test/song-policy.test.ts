@@ -5,7 +5,7 @@ import {
   AgentConfigSchema,
   DEFAULT_GLOBAL_SETTINGS,
   ProjectConfigSchema,
-} from "../graph/song/config.js";
+} from "../core/project-config.js";
 import {
   buildImagePrompt,
   buildVideoPrompt,

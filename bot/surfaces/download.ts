@@ -1,4 +1,4 @@
-import { UserFacingError } from "../../graph/errors.js";
+import { UserFacingError } from "../../core/errors.js";
 
 export interface DownloadOptions {
   url: string;

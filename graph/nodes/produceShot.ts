@@ -1,6 +1,6 @@
 import { interrupt, type LangGraphRunnableConfig } from "@langchain/langgraph";
 import { contextOf } from "../context.js";
-import { UserFacingError } from "../errors.js";
+import { UserFacingError } from "../../core/errors.js";
 import type { JobStateType, JobStateUpdate, ReviewAnswer, ReviewRequest } from "../state.js";
 import { buildVideoPrompt, modelCodeFor } from "../song/policy.js";
 import { renderWithFallback } from "./produceScene.js";

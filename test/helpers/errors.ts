@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { isUserFacing, type UserFacingError } from "../../graph/errors.js";
+import { isUserFacing, type UserFacingError } from "../../core/errors.js";
 
 /** The error the promise rejects with, which must be a UserFacingError; fails when it resolves. */
 export async function failure(promise: Promise<unknown>): Promise<UserFacingError> {

@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import { downloadAttachment } from "../download.js";
 import { ACCEPTED_TYPES, validateImageUpload } from "../../../graph/intake.js";
 import { inspectAudio } from "../../../graph/intake-audio.js";
-import { isUserFacing } from "../../../graph/errors.js";
+import { isUserFacing } from "../../../core/errors.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { Runner } from "../../../graph/runner.js";
 import type { JobOrigin } from "../../../store/jobs.js";

@@ -1,6 +1,6 @@
 import { MessageFlags, type RepliableInteraction } from "discord.js";
 import type { Logger } from "pino";
-import { isUserFacing } from "../../../graph/errors.js";
+import { isUserFacing } from "../../../core/errors.js";
 import { ALREADY_ANSWERED, describeError, discordCode } from "./log.js";
 
 type Acked = RepliableInteraction;

@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { App } from "../../app.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { DecideResult, DecideStatus } from "../../../graph/decide.js";
-import { isUserFacing, type UserFacingCode } from "../../../graph/errors.js";
+import { isUserFacing, type UserFacingCode } from "../../../core/errors.js";
 import { DEFAULT_IMAGE_LIMITS } from "../../../graph/intake.js";
 import { DEFAULT_AUDIO_LIMITS } from "../../../graph/intake-audio.js";
 import { BLOB_KEY, BlobNotFoundError } from "../../../store/blobs.js";

@@ -1,6 +1,6 @@
 import type { webApi } from "@slack/bolt";
 import { ACCEPTED_TYPES, DEFAULT_IMAGE_LIMITS } from "../../../graph/intake.js";
-import { UserFacingError } from "../../../graph/errors.js";
+import { UserFacingError } from "../../../core/errors.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { JobOrigin } from "../../../store/jobs.js";
 import type { ChatLocation } from "../../../store/chatMessages.js";

@@ -1,5 +1,5 @@
 import type { Context } from "@slack/bolt";
-import { isUserFacing } from "../../../graph/errors.js";
+import { isUserFacing } from "../../../core/errors.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { JobView } from "../../views.js";
 import type { ChatLocation } from "../../../store/chatMessages.js";

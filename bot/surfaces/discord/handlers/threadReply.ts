@@ -3,7 +3,7 @@ import type { SurfaceContext } from "../context.js";
 import { actorOf, originIsChannel, postTarget } from "../identity.js";
 import { postMessage } from "../intake.js";
 import { describeError } from "../log.js";
-import { isUserFacing } from "../../../../graph/errors.js";
+import { isUserFacing } from "../../../../core/errors.js";
 
 /** "scene 2: warmer light", "Scene #3 - slower camera", "scene 1, more blue". */
 const SCENE_NOTE = /^\s*scene\s*#?\s*(\d{1,2})\s*[:.,\-–—]\s*(\S[\s\S]*)$/i;

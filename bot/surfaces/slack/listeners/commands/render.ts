@@ -1,5 +1,5 @@
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from "@slack/bolt";
-import { isUserFacing } from "../../../../../graph/errors.js";
+import { isUserFacing } from "../../../../../core/errors.js";
 import type { SlackDeps } from "../../deps.js";
 import { actorOf, slackLocation, userTextOf } from "../../jobs.js";
 import { fileInfo, metadataProblem, startJobFromFile, type SlackFileMeta } from "../../intake.js";

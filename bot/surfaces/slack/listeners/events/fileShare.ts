@@ -1,5 +1,5 @@
 import type { AllMiddlewareArgs, SlackEventMiddlewareArgs } from "@slack/bolt";
-import { isUserFacing } from "../../../../../graph/errors.js";
+import { isUserFacing } from "../../../../../core/errors.js";
 import type { Actor } from "../../../../../graph/actor.js";
 import type { SlackDeps } from "../../deps.js";
 import { actorOf, slackLocation, userTextOf } from "../../jobs.js";

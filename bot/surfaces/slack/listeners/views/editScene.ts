@@ -1,5 +1,5 @@
 import type { AllMiddlewareArgs, SlackViewMiddlewareArgs, ViewSubmitAction } from "@slack/bolt";
-import { sanitizeText } from "../../../../../graph/intake.js";
+import { sanitizeText } from "../../../../../core/text.js";
 import { decodeButton } from "../../../../views.js";
 import type { SlackDeps } from "../../deps.js";
 import { actorOf } from "../../jobs.js";
