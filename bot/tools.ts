@@ -68,7 +68,6 @@ export function createTools(config: AppConfig, blobs: Blobs, logger: Logger): { 
     engines: fal
       ? (Object.fromEntries(PRODUCTION_ENGINES.map((engine) => [engine, createFalVideoEngine({
           client: fal, engine, model: falModels[engine], webhookUrl, download,
-          pollIntervalMs: env.VIDEO_POLL_INTERVAL_MS, deadlineMs: env.VIDEO_DEADLINE_MS,
         })])) as Tools["engines"])
       : offline.engines,
   };

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
-import type { Tools } from "../tools/ports.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Media, Tools, VideoEngine } from "../tools/ports.js";
 import type { Jobs } from "../store/jobs.js";
 import type { Scenes } from "../store/scenes.js";
 import type { Ledger } from "../store/ledger.js";
@@ -7,6 +8,8 @@ import type { Decisions } from "../store/decisions.js";
 import { stableUuid } from "../store/ids.js";
 import type { PendingInterrupt } from "./interrupts.js";
 import type { RenderAnswer, RenderWait } from "./state.js";
+
+const POLL_MS = 200;
 
 interface WatcherDeps {
   tools: Tools;
@@ -55,7 +58,7 @@ export function createRenderWatcher({ tools, store, logger, enqueued, webhookGra
     try {
       await webhookOrGrace(wait.requestId, signal);
       if (signal.aborted) throw new Error("watch aborted");
-      const clip = await tools.engines[wait.engine].collect(wait.requestId, signal);
+      const clip = await collect(tools.engines[wait.engine], wait.requestId, signal);
       const clipKey = await tools.blobs.put(clip);
       await recordClip(jobId, wait, clipKey);
       await store.ledger.complete(wait.callKey, { clipKey });
@@ -129,4 +132,14 @@ export function createRenderWatcher({ tools, store, logger, enqueued, webhookGra
       for (const w of watching.values()) w.abort.abort();
     },
   };
+}
+
+/** Asks the engine until the render completes, then fetches it. */
+async function collect(engine: VideoEngine, requestId: string, signal: AbortSignal): Promise<Media> {
+  for (;;) {
+    const status = await engine.status(requestId, signal);
+    if (status.state === "completed") return engine.result(requestId, signal);
+    if (status.state === "unknown") throw new Error(`the engine does not know request ${requestId}`);
+    await sleep(POLL_MS, undefined, { signal });
+  }
 }

@@ -160,7 +160,7 @@ describe("offline video engine and editor", () => {
     const plain = await engine.submit({ startFrame: colourful, prompt: "p", durationS: 2 }, "plain");
     const faded = await engine.submit({ startFrame: colourful, endFrame: logo, prompt: "p", durationS: 1.5 }, "faded");
     for (const [id, seconds] of [[plain.requestId, 2], [faded.requestId, 1.5]] as const) {
-      const clip = await engine.collect(id);
+      const clip = await engine.result(id);
       const p = await ffmpeg.probe(await toFile(clip, `${id}.mp4`));
       expect(p).toMatchObject({ videoCodec: "h264", audioCodec: null, width: 1280, height: 720, frameRate: 24 });
       expect(Math.abs(p.durationS - seconds)).toBeLessThanOrEqual(FRAME);
@@ -180,31 +180,38 @@ describe("offline video engine and editor", () => {
     const request = { startFrame: logo, prompt: "p", durationS: 1 };
     const [a, b] = await Promise.all([engine.submit(request, "job1:scene1:1"), engine.submit(request, "job1:scene1:1")]);
     expect(a.requestId).toBe(b.requestId);
-    const clip = await engine.collect(a.requestId);
+    const clip = await engine.result(a.requestId);
     expect((await engine.submit(request, "job1:scene1:1")).requestId).toBe(a.requestId);
-    await engine.collect(a.requestId);
+    await engine.result(a.requestId);
     expect(counted.calls.run).toBe(1);
     expect((await engine.submit(request, "job1:scene1:2")).requestId).not.toBe(a.requestId);
 
     // A finished clip is collected from disk without rendering again.
     const freshCount = withFaults(ffmpeg);
     const fresh = createOfflineVideoEngine({ engine: "LUMA", workDir, ffmpeg: freshCount.port });
-    expect(Buffer.from((await fresh.collect(a.requestId)).data).equals(Buffer.from(clip.data))).toBe(true);
+    expect(Buffer.from((await fresh.result(a.requestId)).data).equals(Buffer.from(clip.data))).toBe(true);
     expect(freshCount.calls.run ?? 0).toBe(0);
 
     // A process that died before rendering (its ffmpeg fails here) leaves a request another can render.
     const dying = withFaults(ffmpeg, { failAlways: true });
     const died = await createOfflineVideoEngine({ engine: "LUMA", workDir, ffmpeg: dying.port }).submit(request, "job2:scene1:1");
-    const rendered = await fresh.collect(died.requestId);
+    const rendered = await fresh.result(died.requestId);
     expect(freshCount.calls.run).toBe(1);
     expect((await ffmpeg.probe(await toFile(rendered, "restart.mp4"))).videoCodec).toBe("h264");
-    await expect(fresh.collect("offline-luma-" + "0".repeat(32))).rejects.toThrow(/unknown request/);
-    await expect(fresh.collect("../../etc")).rejects.toThrow(/not a request/);
+    await expect(fresh.result("offline-luma-" + "0".repeat(32))).rejects.toThrow(/unknown request/);
+    await expect(fresh.result("../../etc")).rejects.toThrow(/not a request/);
+
+    // Status answers at once: done on disk, unknown to nobody, and a cancelled request is gone.
+    expect(await fresh.status(died.requestId)).toEqual({ state: "completed" });
+    expect(await fresh.status("offline-luma-" + "0".repeat(32))).toEqual({ state: "unknown" });
+    const queued = await createOfflineVideoEngine({ engine: "LUMA", workDir, ffmpeg: dying.port }).submit(request, "job3:scene1:1");
+    await fresh.cancel(queued.requestId);
+    expect(await fresh.status(queued.requestId)).toEqual({ state: "unknown" });
   });
 
   it("joins matching clips by stream copy, with the summed duration", async () => {
     const engine = createOfflineVideoEngine({ engine: "GEMINI_PRO", workDir: join(dir, "engines"), ffmpeg });
-    const third = await engine.collect((await engine.submit({ startFrame: logo, prompt: "p", durationS: 1 }, "third")).requestId);
+    const third = await engine.result((await engine.submit({ startFrame: logo, prompt: "p", durationS: 1 }, "third")).requestId);
     const counted = withFaults(ffmpeg);
     const editorDir = join(dir, "editor");
     const editor = createOfflineEditor({ ffmpeg: counted.port, workDir: editorDir });

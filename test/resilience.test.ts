@@ -270,7 +270,11 @@ describe("wrapTools", () => {
         if (submitFailures-- > 0) throw Object.assign(new Error("500"), { status: 500 });
         return { requestId: `req-${counts.submit}` };
       },
-      async collect(_id: string, signal?: AbortSignal) {
+      async status() {
+        return { state: "completed" as const };
+      },
+      async cancel() {},
+      async result(_id: string, signal?: AbortSignal) {
         counts.collect++;
         if (collectFailures-- > 0) throw Object.assign(new Error("500"), { status: 500 });
         if (engine === "GEMINI_PRO") {
@@ -293,7 +297,7 @@ describe("wrapTools", () => {
     };
   }
 
-  it("retries submit, gives collect a deadline but no retries, and leaves blobs and editor alone", async () => {
+  it("retries submit, gives result a deadline but no retries, and leaves blobs and editor alone", async () => {
     const policies = {
       ...SPEC_POLICIES,
       KLING: policy({ kind: "production", backoff: "fixed", retries: 2, baseMs: 10, submitTimeoutMs: 500, timeoutMs: 1_000 }),
@@ -324,28 +328,29 @@ describe("wrapTools", () => {
     expect(kling.counts.submit).toBe(3);
 
     kling.failCollects(1);
-    await expect(wrapped.engines.KLING.collect("req-3")).rejects.toMatchObject({ provider: "KLING", code: "PRODUCTION_FAILED" });
+    await expect(wrapped.engines.KLING.result("req-3")).rejects.toMatchObject({ provider: "KLING", code: "PRODUCTION_FAILED" });
     expect(kling.counts.collect).toBe(1);
-    await expect(wrapped.engines.KLING.collect("req-3")).resolves.toBe(media);
+    await expect(wrapped.engines.KLING.result("req-3")).resolves.toBe(media);
 
-    // Veo's collect hangs: the policy's render deadline ends it, and the engine saw the abort.
-    await expect(wrapped.engines.GEMINI_PRO.collect("req-1")).rejects.toMatchObject({ code: "PRODUCTION_TIMEOUT" });
+    // Fetching Veo's result hangs: the policy's deadline ends it, and the engine saw the abort.
+    await expect(wrapped.engines.GEMINI_PRO.result("req-1")).rejects.toMatchObject({ code: "PRODUCTION_TIMEOUT" });
     expect(veo.counts.collect).toBe(1);
 
-    // Collect is not gated by the breaker: an already-paid clip can always be fetched.
+    // Fetching is not gated by the breaker: an already-paid clip can always be fetched.
     kling.failSubmits(100);
     await wrapped.engines.KLING.submit(request, "k2").catch(() => {});
     await wrapped.engines.KLING.submit(request, "k3").catch(() => {});
     expect(r.getCircuitState("KLING")).toBe("OPEN");
-    await expect(wrapped.engines.KLING.collect("req-3")).resolves.toBe(media);
+    await expect(wrapped.engines.KLING.result("req-3")).resolves.toBe(media);
+    await expect(wrapped.engines.KLING.status("req-3")).resolves.toEqual({ state: "completed" });
   });
 
-  it("a caller's abort of collect comes back as the caller's reason", async () => {
+  it("a caller's abort of result comes back as the caller's reason", async () => {
     const r = layer(SPEC_POLICIES);
     const veo = fakeEngine("GEMINI_PRO");
     const wrappedEngine = r.wrapTools(stubTools({ KLING: fakeEngine("KLING").port, LUMA: fakeEngine("LUMA").port, GEMINI_PRO: veo.port })).engines.GEMINI_PRO;
     const controller = new AbortController();
-    const pending = wrappedEngine.collect("req-1", controller.signal);
+    const pending = wrappedEngine.result("req-1", controller.signal);
     controller.abort(new Error("job cancelled"));
     await expect(pending).rejects.toThrow("job cancelled");
   });

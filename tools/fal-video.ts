@@ -7,9 +7,10 @@
  * bill, and the same restart-safe request ids as Kling and Luma (providers.md §1.6).
  */
 import type { FalClient } from "@fal-ai/client";
-import type { ClipRequest, Media, ProductionEngine, VideoEngine } from "./ports.js";
-import { ProviderError, anySignal, attemptSignal } from "./resilience.js";
-import { awaitFalResult, createDownloader, falError, resultFile, uploadMedia, type Download } from "./fal.js";
+import { ApiError, ValidationError } from "@fal-ai/client";
+import type { ClipRequest, Media, ProductionEngine, RenderStatus, VideoEngine } from "./ports.js";
+import { RenderFailedError, anySignal, attemptSignal } from "./resilience.js";
+import { createDownloader, falError, resultFile, uploadMedia, type Download } from "./fal.js";
 
 export const KLING_MODEL = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video";
 export const LUMA_MODEL = "fal-ai/luma-dream-machine/ray-2/image-to-video";
@@ -28,9 +29,6 @@ export interface FalVideoEngineOptions {
   model?: string;
   /** fal calls it when the request completes (verification is not part of this adapter). */
   webhookUrl?: string;
-  pollIntervalMs: number;
-  /** Deadline of one `collect`, from its first poll to the downloaded MP4. */
-  deadlineMs: number;
   /** Deadline of one `submit` (uploads + POST). Default 30 s. */
   submitDeadlineMs?: number;
   download?: Download;
@@ -82,7 +80,7 @@ export function buildEngineInput(engine: ProductionEngine, frames: { start: stri
 const IDEMPOTENCY_MEMORY = 500;
 
 export function createFalVideoEngine(options: FalVideoEngineOptions): VideoEngine {
-  const { client, engine, webhookUrl, pollIntervalMs, deadlineMs } = options;
+  const { client, engine, webhookUrl } = options;
   const model = options.model ?? DEFAULT_VIDEO_MODELS[engine];
   const submitDeadlineMs = options.submitDeadlineMs ?? 30_000;
   const download = options.download ?? createDownloader();
@@ -127,19 +125,62 @@ export function createFalVideoEngine(options: FalVideoEngineOptions): VideoEngin
       return pending;
     },
 
-    async collect(requestId: string, signal?: AbortSignal): Promise<Media> {
-      const deadline = AbortSignal.timeout(deadlineMs);
-      const outer = attemptSignal();
-      const combined = anySignal(deadline, signal, outer);
+    async status(requestId: string, signal?: AbortSignal): Promise<RenderStatus> {
       try {
-        const data = await awaitFalResult(client, model, requestId, { pollIntervalMs, signal: combined });
-        const file = resultFile(data, "video");
-        if (!file) throw new ProviderError({ provider: engine, code: "PRODUCTION_FAILED", message: `${model} returned no video for ${requestId}` });
-        const media = await download(file.url, combined);
+        const status = await client.queue.status(model, { requestId, abortSignal: signal });
+        if (status.status === "COMPLETED") return { state: "completed" };
+        if (status.status === "IN_PROGRESS") return { state: "running" };
+        const position = (status as { queue_position?: unknown }).queue_position;
+        return { state: "queued", ...(typeof position === "number" ? { position } : {}) };
+      } catch (err) {
+        // fal answers 404 for a request id it does not know under this model.
+        if (err instanceof ApiError && err.status === 404) return { state: "unknown" };
+        throw falError(err, { provider: engine, kind: "production", deadline: NEVER, callerSignals: [signal] });
+      }
+    },
+
+    async result(requestId: string, signal?: AbortSignal): Promise<Media> {
+      let data: unknown;
+      try {
+        data = (await client.queue.result(model, { requestId, abortSignal: signal })).data;
+      } catch (err) {
+        // A failed run also ends COMPLETED; its error comes back here (providers.md §1.2). Only the
+        // model's own verdict moves the scene to another engine; a busy gateway is asked again.
+        const mapped = falError(err, { provider: engine, kind: "production", deadline: NEVER, callerSignals: [signal] });
+        if (isRenderVerdict(err)) {
+          const detail = mapped instanceof Error ? mapped.message : String(err);
+          throw new RenderFailedError({ provider: engine, message: `${model} failed ${requestId}: ${detail}`, cause: err });
+        }
+        throw mapped;
+      }
+      const file = resultFile(data, "video");
+      if (!file) throw new RenderFailedError({ provider: engine, message: `${model} returned no video for ${requestId}` });
+      try {
+        const media = await download(file.url, signal);
         return { data: media.data, contentType: media.contentType.startsWith("video/") ? media.contentType : (file.contentType ?? "video/mp4") };
       } catch (err) {
-        throw falError(err, { provider: engine, kind: "production", deadline, callerSignals: [signal, outer] });
+        throw falError(err, { provider: engine, kind: "production", deadline: NEVER, callerSignals: [signal] });
+      }
+    },
+
+    async cancel(requestId: string): Promise<void> {
+      try {
+        await client.queue.cancel(model, { requestId });
+      } catch (err) {
+        // Already finished or unknown: nothing left to cancel.
+        if (err instanceof ApiError && [400, 404, 409].includes(err.status)) return;
+        throw falError(err, { provider: engine, kind: "production", deadline: NEVER, callerSignals: [] });
       }
     },
   };
+}
+
+/** A signal that never aborts: status, result and cancel have no deadline of their own here. */
+const NEVER = new AbortController().signal;
+
+/** The result GET answered with the model's error about this request (not a gateway hiccup). */
+function isRenderVerdict(err: unknown): boolean {
+  if (err instanceof ValidationError) return true;
+  if (!(err instanceof ApiError)) return false;
+  return ![404, 408, 429, 502, 503, 504].includes(err.status);
 }

@@ -154,18 +154,35 @@ export interface ClipRequest {
   durationS: number;
 }
 
+/** Where a render stands at the provider, as one status call reports it. */
+export type RenderStatus =
+  | { state: "queued"; position?: number }
+  | { state: "running" }
+  /** Finished: `result` fetches the clip, or throws RenderFailedError when the render itself failed. */
+  | { state: "completed" }
+  /** The provider does not know this request (not ours, or not visible from here). */
+  | { state: "unknown" };
+
 /**
  * A production engine with queue semantics, as fal exposes them: submit returns at once with a
- * request id, collect waits for the result. The runner stores the request id before waiting, so a
- * restart collects the same request instead of paying for a new one.
+ * request id; the runner stores it, then asks `status` now and then (a delayed task, never a
+ * blocking wait) and fetches `result` once it completes. Waiting in the provider's queue is not
+ * failing: only `result` throwing RenderFailedError moves a scene down the fallback chain.
  */
 export interface VideoEngine {
   readonly engine: ProductionEngine;
   /** Model id or "offline", recorded with every clip. */
   readonly model: string;
   submit(request: ClipRequest, idempotencyKey: string): Promise<{ requestId: string }>;
-  /** Resolves with the clip (H.264 MP4) or rejects when the engine failed the request. */
-  collect(requestId: string, signal?: AbortSignal): Promise<Media>;
+  /** One status call; never waits for the render. */
+  status(requestId: string, signal?: AbortSignal): Promise<RenderStatus>;
+  /**
+   * The finished clip (H.264 MP4). Throws RenderFailedError when the provider reports that the
+   * render failed; any other error means fetching it failed, and fetching again may work.
+   */
+  result(requestId: string, signal?: AbortSignal): Promise<Media>;
+  /** Asks the provider to drop the request: a queued one is removed and not billed. */
+  cancel(requestId: string): Promise<void>;
 }
 
 export interface ProbeResult {

@@ -120,6 +120,18 @@ export class ClientError extends ProviderError {
   }
 }
 
+/**
+ * The provider finished a render request and reports that the render itself failed (a model
+ * error, a refused input). Unlike a failed download or a lost connection, fetching again will not
+ * help: this is the only error that moves a scene to the next engine of its fallback chain.
+ */
+export class RenderFailedError extends ProviderError {
+  override readonly name: string = "RenderFailedError";
+  constructor(init: Omit<ProviderErrorInit, "code" | "retryable">) {
+    super({ ...init, code: "PRODUCTION_FAILED", retryable: false, fallbackAvailable: true });
+  }
+}
+
 /** The provider's breaker is open: we did not call it at all. */
 export class CircuitOpenError extends ProviderError {
   override readonly name: string = "CircuitOpenError";

@@ -22,6 +22,7 @@ export {
   ClientError,
   DeadlineError,
   ProviderError,
+  RenderFailedError,
   classifyError,
   redactSecrets,
   retryAfterOf,
@@ -55,10 +56,15 @@ export interface ResiliencePolicy {
   baseMs: number;
   /** Cap of one exponential wait. */
   maxDelayMs?: number;
-  /** Deadline of one attempt (spec "Timeout"). For engines: the render, i.e. `collect`. */
+  /**
+   * Deadline of one attempt (spec "Timeout"). For engines: fetching a finished clip; the render
+   * itself has no deadline while the provider reports it queued or running.
+   */
   timeoutMs: number;
   /** Engines only: deadline of one `submit` attempt (an upload plus a POST, never minutes). */
   submitTimeoutMs?: number;
+  /** Engines only: deadline of one status or cancel call. Default 30 s. */
+  pollTimeoutMs?: number;
   /** A Retry-After longer than this is not waited for: the error surfaces (fallback engine). */
   maxRetryAfterMs?: number;
   breaker: BreakerPolicy;
@@ -317,20 +323,23 @@ export function createResilience(options: ResilienceOptions): Resilience {
 
   function wrapEngine(provider: string, engine: VideoEngine): VideoEngine {
     const policy = policyOf(provider);
-    // Re-submitting is paid, re-collecting is free: submit gets retries + breaker, collect only a
-    // deadline (no breaker either, so an open breaker never strands a clip we already paid for).
-    // A submit that timed out may already be queued at the provider, so only answered failures
-    // (5xx, 429, connection refused) are retried; the timeout surfaces as PRODUCTION_TIMEOUT.
+    // Re-submitting is paid, asking is free: submit gets retries + breaker; status, result and
+    // cancel only a deadline (no breaker either, so an open breaker never strands a clip we already
+    // paid for; their callers retry them as tasks). A submit that timed out may already be queued
+    // at the provider, so only answered failures (5xx, 429, connection refused) are retried; the
+    // timeout surfaces as PRODUCTION_TIMEOUT.
     const submit = wrap(provider, engine.submit.bind(engine), {
       timeoutMs: policy.submitTimeoutMs ?? policy.timeoutMs,
       retryOnDeadline: false,
     });
+    const ask = { retries: false, breaker: false, limiter: false, timeoutMs: policy.pollTimeoutMs ?? 30_000 } as const;
     return {
       engine: engine.engine,
       model: engine.model,
       submit,
-      collect: (requestId, signal) =>
-        call(provider, (s) => engine.collect(requestId, s), { retries: false, breaker: false, limiter: false, timeoutMs: policy.timeoutMs }, signal),
+      status: (requestId, signal) => call(provider, (s) => engine.status(requestId, s), ask, signal),
+      result: (requestId, signal) => call(provider, (s) => engine.result(requestId, s), { ...ask, timeoutMs: policy.timeoutMs }, signal),
+      cancel: (requestId) => call(provider, () => engine.cancel(requestId), ask),
     };
   }
 

@@ -42,17 +42,25 @@ export async function createFixedLatencyTools(blobs: Blobs, l: Latencies): Promi
     invariantElements: ["blue mark"], subject: "logo", mood: "bold", integrityNotes: "clear", offline: true,
   };
   const script = { cinematographyPrompt: "hero shot", cameraMovement: "push-in", lightingNotes: "soft", invariantToken: "blue mark", durationS: 1 };
+  const submittedAt = new Map<string, number>();
   const engine = (name: ProductionEngine): VideoEngine => ({
     engine: name,
     model: "bench",
     async submit(_req, key) {
       await sleep(l.submit);
+      submittedAt.set(`bench-${key}`, Date.now());
       return { requestId: `bench-${key}` };
     },
-    async collect() {
-      await sleep(l.render);
+    // The render takes l.render from its submission, whoever asks and however often.
+    async status(requestId) {
+      const at = submittedAt.get(requestId);
+      if (at === undefined) return { state: "unknown" };
+      return Date.now() - at >= l.render ? { state: "completed" } : { state: "running" };
+    },
+    async result() {
       return clip;
     },
+    async cancel() {},
   });
   // The song route is benchmarked with its real offline tools (bench-song), not these fakes.
   const { songAnalyst, embedder, songIllustrator, songEditor } = createOfflineTools({ workDir: dir, blobs });

@@ -35,7 +35,7 @@ export interface Pipeline {
   tools: Tools;
   meters: Meters;
   events: JobEvent[];
-  /** While held, render collection waits (abortably): a crash can happen mid-render. */
+  /** While held, renders report themselves still running: a crash can happen mid-render. */
   holdRenders(on: boolean): void;
   /** Another runner on the same database, blobs and render workspace: a fresh process. */
   restart(): Promise<Runner>;
@@ -68,13 +68,10 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
     engine: engine.engine,
     model: engine.model,
     submit: (request, key) => engine.submit(request, key),
-    async collect(requestId, signal) {
-      while (held) {
-        if (signal?.aborted) throw new Error("aborted while held");
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return engine.collect(requestId, signal);
-    },
+    // While held, every render reports itself still running: a crash can happen mid-render.
+    status: async (requestId, signal) => (held ? { state: "running" } : engine.status(requestId, signal)),
+    result: (requestId, signal) => engine.result(requestId, signal),
+    cancel: (requestId) => engine.cancel(requestId),
   });
   const tools: Tools = {
     ...offline,

@@ -1,6 +1,6 @@
 /**
  * An offline production engine with fal's queue semantics: submit persists the request and returns
- * at once, collect waits for the clip. The request lives on disk under an id derived from the
+ * at once, status reports it, result waits for the clip. The request lives on disk under an id derived from the
  * idempotency key, so a resubmit never renders twice and a restarted process can still collect.
  * The clip is a real H.264 MP4: a slow zoom over the start frame, cross-fading to the end frame.
  */
@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
-import type { ClipRequest, Media, ProductionEngine, VideoEngine } from "../ports.js";
+import type { ClipRequest, Media, ProductionEngine, RenderStatus, VideoEngine } from "../ports.js";
 import type { Ffmpeg } from "../ffmpeg.js";
 import { MAX_INPUT_PIXELS } from "./image-stats.js";
 
@@ -79,8 +79,17 @@ export function createOfflineVideoEngine(options: OfflineVideoEngineOptions): Vi
       return { requestId };
     },
 
-    async collect(requestId: string, signal?: AbortSignal): Promise<Media> {
-      if (!idPattern.test(requestId)) throw new Error(`not a request of the offline ${engine} engine: ${requestId}`);
+    async status(requestId: string): Promise<RenderStatus> {
+      checkId(requestId);
+      if (await exists(join(dirOf(requestId), CLIP_FILE))) return { state: "completed" };
+      if (!work.has(requestId) && !(await exists(join(dirOf(requestId), REQUEST_FILE)))) return { state: "unknown" };
+      // A request on disk that nobody renders (its process died) is picked up by whoever asks.
+      render(requestId).catch(() => undefined);
+      return { state: "running" };
+    },
+
+    async result(requestId: string, signal?: AbortSignal): Promise<Media> {
+      checkId(requestId);
       signal?.throwIfAborted();
       if (!work.has(requestId) && !(await exists(join(dirOf(requestId), REQUEST_FILE)))) {
         throw new Error(`unknown request ${requestId}`);
@@ -88,7 +97,17 @@ export function createOfflineVideoEngine(options: OfflineVideoEngineOptions): Vi
       const clipPath = await abortable(render(requestId), signal);
       return { data: new Uint8Array(await readFile(clipPath)), contentType: "video/mp4" };
     },
+
+    async cancel(requestId: string): Promise<void> {
+      checkId(requestId);
+      // Nothing is billed offline; a request nobody renders yet is dropped like a queued fal request.
+      if (!work.has(requestId)) await rm(dirOf(requestId), { recursive: true, force: true });
+    },
   };
+
+  function checkId(requestId: string): void {
+    if (!idPattern.test(requestId)) throw new Error(`not a request of the offline ${engine} engine: ${requestId}`);
+  }
 }
 
 async function persist(dir: string, request: ClipRequest, engine: ProductionEngine, fps: number): Promise<void> {
