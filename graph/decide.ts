@@ -35,6 +35,14 @@ export interface DecideResult {
   message: string;
 }
 
+/** Approve all answers once for the whole batch. */
+export interface ApproveAllResult extends DecideResult {
+  /** Scenes approved by this click. */
+  approved: number;
+  /** Scenes the click could not approve (their reasons are in `message`, each once). */
+  refused: number;
+}
+
 export interface RevertRequest {
   jobId: string;
   sceneIndex: number;
@@ -60,6 +68,10 @@ interface DeciderDeps {
 }
 
 const VERB: Record<Decision, string> = { GREEN: "🟢 approved", YELLOW: "🟡 edit requested", RED: "🔴 re-roll requested" };
+
+function rateLimitedMessage(retryAfterS: number): string {
+  return `Too many renders asked for in a minute; try again in ${Math.max(1, retryAfterS)} s.`;
+}
 
 function isFinished(job: JobRow): boolean {
   return ["flagged", "failed", "cancelled"].includes(job.status) ||
@@ -108,7 +120,8 @@ export function createDecider(deps: DeciderDeps) {
     reviews: PendingInterrupt[],
     request: Pick<DecideRequest, "interruptId" | "sceneIndex" | "versionNo">,
     answer: { decision: Decision; note?: string },
-    held: boolean,
+    /** Part of Approve all: held until the batch is released, and its rate limit already counted. */
+    batch: boolean,
   ): Promise<{ result: DecideResult; decisionId?: string }> {
     const user = { id: userId };
     const open = request.interruptId
@@ -127,9 +140,9 @@ export function createDecider(deps: DeciderDeps) {
     if (await store.decisions.exists(job.id, open.id)) {
       return fail("duplicate", `${label} was already decided; nothing was changed.`);
     }
-    const limit = await store.limits.consume(user.id, answer.decision === "GREEN" ? "production" : "refine");
-    if (!limit.allowed) {
-      return fail("rate_limited", `Too many decisions in a minute; try again in ${limit.retryAfterS} s.`);
+    if (!batch) {
+      const limit = await store.limits.consume(user.id, answer.decision === "GREEN" ? "production" : "refine");
+      if (!limit.allowed) return fail("rate_limited", rateLimitedMessage(limit.retryAfterS));
     }
     const value: ReviewAnswer = { decision: answer.decision, actorId: user.id, ...(answer.note ? { note: answer.note } : {}) };
     // 🟢 is where money is spent: the job owner's credits are reserved before the render is queued.
@@ -145,7 +158,7 @@ export function createDecider(deps: DeciderDeps) {
     }
     const decisionId = await store.decisions.enqueue(
       { jobId: job.id, interruptId: open.id, sceneId: open.value.sceneId, kind: "review", value: { ...value }, actorId: user.id },
-      held,
+      batch,
     );
     if (!decisionId) {
       if (value.creditKey) await store.credits.refund(value.creditKey);
@@ -190,22 +203,37 @@ export function createDecider(deps: DeciderDeps) {
     return { ok: true, status: "queued", message: `${label}: version ${request.toVersion} comes back as a new version.` };
   }
 
-  /** 🟢 for every scene that waits for a review. */
-  async function approveAll(jobId: string, actor: Actor): Promise<DecideResult[]> {
+  /**
+   * 🟢 for every scene that waits for a review: one request against the rate limit however many
+   * scenes it approves, and one answer (refusals are summed up, never repeated per scene).
+   */
+  async function approveAll(jobId: string, actor: Actor): Promise<ApproveAllResult> {
+    const none = (result: DecideResult) => ({ ...result, approved: 0, refused: 0 });
     const auth = await authorise(jobId, actor);
-    if ("error" in auth) return [auth.error as DecideResult];
+    if ("error" in auth) return none(auth.error as DecideResult);
     const { job, user } = auth;
-    if (isFinished(job)) return [{ ok: false, status: "finished", message: "This job is finished; nothing was changed." }];
+    if (isFinished(job)) return none({ ok: false, status: "finished", message: "This job is finished; nothing was changed." });
     const reviews = (await deps.pending(jobId)).filter((p) => p.value.kind === "review");
     if (reviews.length === 0) {
-      return [{ ok: false, status: "stale", message: "No scene is waiting for a review; nothing was changed." }];
+      return none({ ok: false, status: "stale", message: "No scene is waiting for a review; nothing was changed." });
     }
+    const limit = await store.limits.consume(user.id, "production");
+    if (!limit.allowed) return none({ ok: false, status: "rate_limited", message: rateLimitedMessage(limit.retryAfterS) });
     // Every answer is held, then released together: one graph pass renders all the scenes.
     const answered = [];
     for (const r of reviews) answered.push(await answerReview(job, user.id, reviews, { interruptId: r.id }, { decision: "GREEN" }, true));
     await store.decisions.release(answered.flatMap((a) => (a.decisionId ? [a.decisionId] : [])));
-    if (answered.some((a) => a.result.ok)) deps.onQueued(jobId);
-    return answered.map((a) => a.result);
+    const approved = answered.filter((a) => a.result.ok).length;
+    if (approved > 0) deps.onQueued(jobId);
+    // A scene someone already decided (a double click, a render on its way) is not a refusal.
+    const refused = answered.filter((a) => !a.result.ok && a.result.status !== "duplicate");
+    const refusals = [...new Set(refused.map((a) => a.result.message))];
+    if (approved === 0) {
+      const first = (refused[0] ?? answered[0]).result;
+      return { ...none({ ok: false, status: first.status, message: refusals.join(" ") || first.message }), refused: refused.length };
+    }
+    const label = `${approved} scene${approved > 1 ? "s" : ""} 🟢 approved.`;
+    return { ok: true, status: "queued", message: [label, ...refusals].join(" "), approved, refused: refused.length };
   }
 
   /** Stops a job: nothing more is paid for; finished clips stay where they are. */

@@ -149,6 +149,25 @@ describe.each(matrix)("production graph on $name", ({ target, saver }) => {
     }
   });
 
+  it("Approve all is one request against the production limit, however many scenes it approves", async () => {
+    const p = await open({ sceneCount: 7 });
+    try {
+      const { jobId } = await p.runner.start({ actor: OWNER, file: { bytes: await brandImage(8), filename: "brand.png" } });
+      await reviewsOpen(p.runner, jobId, 7);
+      const result = await p.runner.approveAll(jobId, OWNER);
+      expect(result).toMatchObject({ ok: true, status: "queued", approved: 7, refused: 0 });
+      expect(result.message).toBe("7 scenes 🟢 approved.");
+      const view = await finished(p.runner, jobId);
+      expect(view.stage).toBe("done");
+      // 7 renders, one unit of the 5-a-minute limit: four more single approvals still fit.
+      const user = await p.runner.users.ensure(OWNER);
+      for (let i = 0; i < 4; i++) expect((await p.runner.store.limits.consume(user.id, "production")).allowed).toBe(true);
+      expect((await p.runner.store.limits.consume(user.id, "production")).allowed).toBe(false);
+    } finally {
+      await p.close();
+    }
+  });
+
   it("falls back from a failing engine along the spec's chain and records it", async () => {
     const p = await open();
     try {

@@ -135,13 +135,7 @@ export function createLocalSurface({ app, port, host = "127.0.0.1" }: LocalSurfa
 
   async function approveAll({ req, res, actor, params }: Request): Promise<void> {
     await readJson(req);
-    const results = await runner.approveAll(params[0], actor);
-    const approved = results.filter((r) => r.ok);
-    if (approved.length === 0) return answerDecision(res, params[0], results[0]);
-    const refused = results.filter((r) => !r.ok);
-    const message = `${approved.length} scene${approved.length > 1 ? "s" : ""} 🟢 approved.` +
-      (refused.length ? ` ${refused.map((r) => r.message).join(" ")}` : "");
-    answerDecision(res, params[0], { ok: true, status: "queued", message });
+    answerDecision(res, params[0], await runner.approveAll(params[0], actor));
   }
 
   async function cancel({ req, res, actor, params }: Request): Promise<void> {

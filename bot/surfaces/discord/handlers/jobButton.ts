@@ -10,11 +10,12 @@ export async function handleJobButton(ctx: SurfaceContext, interaction: ButtonIn
   const actor = actorOf(interaction.user, interaction.member, interaction.guildId);
   try {
     if (action === "all") {
-      const results = await ctx.runner.approveAll(jobId, actor);
-      const ok = results.filter((r) => r.ok);
-      if (ok.length > 0) ctx.publisher.refresh(jobId);
-      // Partial success is visible on the cards; say something only when nothing happened.
-      if (ok.length === 0) await privately(ctx.logger, interaction, results[0]?.message ?? "Nothing was changed.");
+      const result = await ctx.runner.approveAll(jobId, actor);
+      if (result.approved > 0) ctx.publisher.refresh(jobId);
+      // Success is visible on the cards; say something when a scene was refused or nothing happened.
+      if (!result.ok || result.refused > 0) {
+        await privately(ctx.logger, interaction, result.message);
+      }
       return;
     }
     const result = await ctx.runner.cancel({ jobId, actor });

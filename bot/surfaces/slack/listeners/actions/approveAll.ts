@@ -11,9 +11,8 @@ export function approveAll(deps: SlackDeps) {
     await ack();
     const jobId = action.value ?? "";
     const actor = actorOf(context, body.user.id, body.user.name ?? body.user.username);
-    const results = await deps.app.runner.approveAll(jobId, actor);
-    const failed = results.filter((r) => !r.ok);
-    if (failed.length === results.length) return clickPlace(body, client).tell(failed[0]?.message ?? "Nothing was changed.");
+    const result = await deps.app.runner.approveAll(jobId, actor);
+    if (!result.ok) return clickPlace(body, client).tell(result.message);
     await deps.renderer.refresh(jobId);
   };
 }
