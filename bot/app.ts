@@ -6,7 +6,8 @@ import { createLocalBlobs } from "../store/blobs.js";
 import { createSupabaseBlobs } from "../store/supabase-blobs.js";
 import { createTools, type ToolModes } from "./tools.js";
 import { clipCredits, operationPrices } from "./prices.js";
-import { createRunner, type Runner } from "../graph/runner.js";
+import { createRunner, type Runner, type Serving } from "../graph/runner.js";
+import { createTaskQueue, type TaskBackend, type TaskQueue } from "../store/tasks.js";
 import { createApproverCheck } from "../graph/actor.js";
 import type { PipelineSettings } from "../graph/context.js";
 import type { Tools } from "../tools/ports.js";
@@ -16,6 +17,7 @@ export interface App {
   db: Db;
   tools: Tools;
   runner: Runner;
+  tasks: TaskQueue;
   logger: Logger;
   /** Which tools are offline and which are real, and where media is stored: the first log lines. */
   toolModes: ToolModes & { storage: "local" | "supabase" };
@@ -24,6 +26,13 @@ export interface App {
 
 export interface AppOverrides {
   logger?: Logger;
+  /** Attach to the process that owns the embedded data directory instead of refusing (the CLI). */
+  attach?: boolean;
+  /**
+   * What this process runs (see Runner.serve). Default: everything, as one process does in the
+   * embedded default; bot/main.ts passes false and serves its role itself.
+   */
+  serve?: Serving | false;
   /** Replace ports (tests inject counting or failing wrappers). */
   tools?: (defaults: Tools) => Tools;
 }
@@ -36,7 +45,14 @@ export function settingsFrom(config: AppConfig, modes: ToolModes): PipelineSetti
     prices: operationPrices(config.env, modes),
     clipCredits: clipCredits(config.env, modes),
     song: { minShotMs: config.env.SHOT_MIN_MS, maxShotMs: config.env.SHOT_MAX_MS, maxAuditAttempts: config.env.MAX_AUDIT_ATTEMPTS },
+    // Without a webhook nothing can name a lost submission's request: waiting would only delay it.
+    adoptGraceMs: config.env.PUBLIC_URL && modes.video === "real" ? config.env.VIDEO_ADOPT_GRACE_MS : 0,
   };
+}
+
+/** Redis when configured; otherwise the job engine keeps its queues in the database itself. */
+export function taskBackend(config: AppConfig, db: Db): TaskBackend {
+  return config.env.REDIS_URL ? { kind: "redis", url: config.env.REDIS_URL } : { kind: "postgres", target: db.target(2) };
 }
 
 /** Composes store, tools and runner from config: the one place where the parts meet. */
@@ -50,10 +66,13 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
     });
   const db = await createDb({
     databaseUrl: config.env.DATABASE_URL,
-    dataDir: config.pgliteDir,
-    onError: (err) => logger.error({ err }, "idle database client failed"),
+    dataDir: config.dataDir,
+    attach: overrides.attach,
+    onError: (err) => logger.error({ err }, "database connection failed"),
+    onWaiting: (message) => logger.warn(message),
   });
-  await migrate(db);
+  // A guest of the embedded database finds it migrated by its owner.
+  if (db.embeddedRole !== "guest") await migrate(db);
   const { env } = config;
   const supabase = env.SUPABASE_URL && env.SUPABASE_SERVICE_ROLE_KEY
     ? createSupabaseBlobs({
@@ -66,15 +85,23 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
   const chosen = createTools(config, blobs, logger);
   const tools = overrides.tools ? overrides.tools(chosen.tools) : chosen.tools;
   const toolModes = { ...chosen.modes, storage: supabase ? ("supabase" as const) : ("local" as const) };
+  const tasks = createTaskQueue({ backend: taskBackend(config, db), prefix: config.env.QUEUE_PREFIX, lockMs: config.env.JOB_LOCK_MS, logger });
+  const webhooks = Boolean(config.env.PUBLIC_URL) && toolModes.video === "real";
   const runner = createRunner({
-    db, tools, logger, settings: settingsFrom(config, toolModes), checkpointer: createCheckpointer(db),
-    leaseTtlMs: config.env.LEASE_TTL_MS,
-    // With a public URL, fal announces finished renders; polling is only the lost-webhook fallback.
-    webhookGraceMs: config.env.PUBLIC_URL && toolModes.video === "real" ? config.env.VIDEO_DEADLINE_MS : undefined,
+    db, tools, logger, tasks, settings: settingsFrom(config, toolModes), checkpointer: createCheckpointer(db),
+    render: {
+      intervalMs: config.env.VIDEO_POLL_INTERVAL_MS,
+      // With a public URL, fal announces finished renders; polling is only the lost-webhook fallback.
+      firstPollMs: webhooks ? config.env.VIDEO_WEBHOOK_GRACE_MS : Math.min(2_000, config.env.VIDEO_POLL_INTERVAL_MS),
+      unknownGraceMs: config.env.VIDEO_UNKNOWN_GRACE_MS,
+    },
     isApprover: createApproverCheck({ slackUserIds: config.env.SLACK_APPROVER_IDS, discordRoleIds: config.env.DISCORD_APPROVER_ROLE_IDS }),
   });
+  if (overrides.serve !== false) {
+    await runner.serve(overrides.serve ?? { work: { passes: config.env.WORKER_CONCURRENCY, polls: config.env.POLL_CONCURRENCY }, deliver: true });
+  }
   return {
-    config, db, tools, runner, logger, toolModes,
+    config, db, tools, runner, tasks, logger, toolModes,
     async close() {
       await runner.close();
       await chosen.resilience.shutdown();

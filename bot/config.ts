@@ -24,7 +24,23 @@ const EnvSchema = z.object({
   SHOT_MIN_MS: number(3_000).pipe(z.number().int().min(500)),
   SHOT_MAX_MS: number(10_000).pipe(z.number().int().min(1_000)),
   MAX_AUDIT_ATTEMPTS: number(3).pipe(z.number().int().min(1).max(10)),
-  LEASE_TTL_MS: number(60_000).pipe(z.number().int().min(5_000)),
+  /** Job engine: Redis when set; otherwise the database itself (Postgres, or the embedded PGlite). */
+  REDIS_URL: z.string().url().optional(),
+  /** Namespace of the engine's queues (several deployments on one Redis or database). */
+  QUEUE_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]{0,30}$/, "lowercase letters, digits, - and _").default("reelbot"),
+  /** all: everything in one process; ingress: chat and webhooks; worker: graph passes and provider calls. */
+  ROLE: z.enum(["all", "ingress", "worker"]).default("all"),
+  /** Graph passes one worker process runs at once (the rest wait in line, their place shown in chat). */
+  WORKER_CONCURRENCY: number(4).pipe(z.number().int().min(1).max(64)),
+  /** Render status checks one worker process runs at once. */
+  POLL_CONCURRENCY: number(8).pipe(z.number().int().min(1).max(256)),
+  /** A dead worker's pass moves to a live one after this long without its lock being renewed. */
+  JOB_LOCK_MS: number(15_000).pipe(z.number().int().min(2_000)),
+  /** On SIGTERM, passes in flight get this long to reach their next pause before they are handed back. */
+  SHUTDOWN_GRACE_MS: number(20_000).pipe(z.number().int().min(0)),
+  /** /healthz, /readyz and /metrics for roles without the local page (0: a free port). */
+  HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  HEALTH_HOST: z.string().default("127.0.0.1"),
   PORT: number(3000).pipe(z.number().int().min(0).max(65535)),
   /** The local page listens on loopback only unless told otherwise. */
   HOST: z.string().default("127.0.0.1"),
@@ -52,8 +68,17 @@ const EnvSchema = z.object({
   FAL_SONG_INPAINT_MODEL: z.string().default("fal-ai/flux-lora/inpainting"),
   /** Where a project's LoRA weights live: {id} is replaced by its loraWeightsId (e.g. miriN14). */
   LORA_URL_TEMPLATE: z.string().default("https://storage.example.com/loras/{id}.safetensors"),
-  VIDEO_POLL_INTERVAL_MS: number(2_000).pipe(z.number().int().min(250)),
-  VIDEO_DEADLINE_MS: number(360_000).pipe(z.number().int().positive()),
+  /** Between two status checks of a render the provider has not finished (waiting is not failing). */
+  VIDEO_POLL_INTERVAL_MS: number(5_000).pipe(z.number().int().min(50)),
+  /** With PUBLIC_URL, how long to wait for fal's webhook before checking a render anyway. */
+  VIDEO_WEBHOOK_GRACE_MS: number(120_000).pipe(z.number().int().min(0)),
+  /** A render its provider keeps not knowing for this long moves the scene to the next engine. */
+  VIDEO_UNKNOWN_GRACE_MS: number(600_000).pipe(z.number().int().min(0)),
+  /**
+   * With PUBLIC_URL: a submission in flight when the process died is not sent again for this long,
+   * because fal's webhook (which carries our call key) may still name its request.
+   */
+  VIDEO_ADOPT_GRACE_MS: number(900_000).pipe(z.number().int().min(0)),
   /** JSON object of model id → USD per call, merged over bot/prices.ts. */
   PRICE_TABLE: z
     .string()

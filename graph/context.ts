@@ -24,6 +24,11 @@ export interface PipelineSettings {
   song: { minShotMs: number; maxShotMs: number; maxAuditAttempts: number };
   /** Credits a 🟢 approval reserves from the job owner, by the job's routed engine (0 = free). */
   clipCredits: Record<ProductionEngine, number>;
+  /**
+   * How long a video submission whose answer was lost in a crash is left to be adopted by its
+   * webhook before it is sent again (0: no webhooks, send again at once). See Ledger.submitOnce.
+   */
+  adoptGraceMs?: number;
 }
 
 /** Kling makes 5–10 s clips; max ≥ 2 × min lets the shot planner cut on bars. */

@@ -63,7 +63,8 @@ interface DeciderDeps {
   isApprover: (actor: Actor) => boolean;
   pending: (jobId: string) => Promise<PendingInterrupt[]>;
   scenesOf: (jobId: string) => Promise<SceneRow[]>;
-  onQueued: (jobId: string) => void;
+  /** Asks for a pass (and a chat refresh) once an answer is recorded. */
+  onQueued: (jobId: string) => Promise<void>;
   onCancelled: (jobId: string) => Promise<void>;
 }
 
@@ -109,7 +110,7 @@ export function createDecider(deps: DeciderDeps) {
     if (isFinished(job)) return { ok: false, status: "finished", message: "This job is finished; nothing was changed." };
     const reviews = (await deps.pending(job.id)).filter((p) => p.value.kind === "review");
     const { result } = await answerReview(job, user.id, reviews, request, answer, false);
-    if (result.ok) deps.onQueued(job.id);
+    if (result.ok) await deps.onQueued(job.id);
     return result;
   }
 
@@ -199,7 +200,7 @@ export function createDecider(deps: DeciderDeps) {
     await store.audit.record({
       userId: user.id, action: "scene.revert", entityType: "scene", entityId: open.value.sceneId, details: { jobId: job.id, toVersion: request.toVersion },
     });
-    deps.onQueued(job.id);
+    await deps.onQueued(job.id);
     return { ok: true, status: "queued", message: `${label}: version ${request.toVersion} comes back as a new version.` };
   }
 
@@ -224,7 +225,7 @@ export function createDecider(deps: DeciderDeps) {
     for (const r of reviews) answered.push(await answerReview(job, user.id, reviews, { interruptId: r.id }, { decision: "GREEN" }, true));
     await store.decisions.release(answered.flatMap((a) => (a.decisionId ? [a.decisionId] : [])));
     const approved = answered.filter((a) => a.result.ok).length;
-    if (approved > 0) deps.onQueued(jobId);
+    if (approved > 0) await deps.onQueued(jobId);
     // A scene someone already decided (a double click, a render on its way) is not a refusal.
     const refused = answered.filter((a) => !a.result.ok && a.result.status !== "duplicate");
     const refusals = [...new Set(refused.map((a) => a.result.message))];

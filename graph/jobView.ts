@@ -3,6 +3,7 @@ import type { Db } from "../store/db.js";
 import type { Jobs } from "../store/jobs.js";
 import type { Scenes } from "../store/scenes.js";
 import type { Ledger } from "../store/ledger.js";
+import type { Position } from "../store/tasks.js";
 import type { Credits } from "../store/credits.js";
 import type { ProductionEngine } from "../tools/ports.js";
 import { pendingInterrupts } from "./interrupts.js";
@@ -34,6 +35,8 @@ export interface JobView {
   finalVideoKey: string | null;
   /** Why the job stopped (flagged or failed), readable by a chat user. */
   error: string | null;
+  /** While the job's next pass waits for a free worker: its place in line and a rough wait. */
+  queue: { ahead: number; estimateMs: number | null } | null;
 }
 
 export interface SceneCard {
@@ -59,6 +62,8 @@ export interface SceneCard {
   interruptId: string | null;
   engine: ProductionEngine | null;
   errorMessage: string | null;
+  /** While a render waits at its provider: what the provider last said ("waiting in the provider's queue"). */
+  renderNote: string | null;
 }
 
 export type JobEvent =
@@ -91,7 +96,16 @@ export function createJobViews(deps: {
     return new Map(r.rows.filter((d) => d.value.decision).map((d) => [d.scene_id, d.value.decision!]));
   }
 
-  async function build(jobId: string, snapshot: StateSnapshot | null): Promise<JobView | null> {
+  /** What each pending render's provider last said, by call key. */
+  async function renderNotes(jobId: string): Promise<Map<string, string>> {
+    const r = await db.query<{ idempotency_key: string; provider_status: string | null; provider_position: number | null }>(
+      "SELECT idempotency_key, provider_status, provider_position FROM provider_calls WHERE job_id = $1 AND status = 'submitted' AND provider_status IS NOT NULL",
+      [jobId],
+    );
+    return new Map(r.rows.map((row) => [row.idempotency_key, renderNote(row.provider_status!, row.provider_position)]));
+  }
+
+  async function build(jobId: string, snapshot: StateSnapshot | null, position: Position | null = null): Promise<JobView | null> {
     const job = await jobs.get(jobId);
     if (!job) return null;
     const rows = await scenes.list(jobId);
@@ -103,6 +117,7 @@ export function createJobViews(deps: {
     const names = await userNames([job.userId, ...rows.flatMap((s) => (s.decidedBy ? [s.decidedBy] : []))]);
     const decisions = await lastDecisions(jobId);
     const values = (snapshot?.values ?? {}) as { stage?: Stage };
+    const notes = pending.some((p) => p.value.kind === "render") ? await renderNotes(jobId) : new Map<string, string>();
 
     const cards: SceneCard[] = rows.map((s) => {
       const open = pending.find((p) => p.value.sceneId === s.id);
@@ -127,6 +142,7 @@ export function createJobViews(deps: {
         interruptId: open?.id ?? null,
         engine: open?.value.kind === "render" ? open.value.engine : v?.engine ?? null,
         errorMessage: s.errorMessage,
+        renderNote: open?.value.kind === "render" ? notes.get(open.value.callKey) ?? null : null,
       };
     });
 
@@ -144,7 +160,7 @@ export function createJobViews(deps: {
       ownerId: job.userId,
       ownerName: names.get(job.userId) ?? null,
       stage,
-      statusLine: statusLine(stage, cards),
+      statusLine: inLine(position, stage) ?? statusLine(stage, cards),
       engine: job.production?.engine ?? null,
       routingReason: job.production?.routingReason ?? null,
       creditsUsed: await credits.spentOn(jobId),
@@ -154,10 +170,39 @@ export function createJobViews(deps: {
       scenes: cards,
       finalVideoKey: job.production?.finalVideoKey ?? null,
       error: stage === "flagged" || stage === "failed" ? job.errorMessage : null,
+      queue: position && !TERMINAL_STAGES.includes(stage) ? position : null,
     };
   }
 
   return { build };
+}
+
+const TERMINAL_STAGES: JobView["stage"][] = ["done", "flagged", "failed", "cancelled"];
+
+/** "3rd in line · about 2 min" while the job's next pass waits for a worker. */
+function inLine(position: Position | null, stage: JobView["stage"]): string | null {
+  if (!position || TERMINAL_STAGES.includes(stage)) return null;
+  const place = position.ahead + 1;
+  const wait = position.estimateMs === null ? "" : ` · about ${humanDuration(position.estimateMs)}`;
+  return `${ordinal(place)} in line${wait}`;
+}
+
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th";
+  return `${n}${suffix}`;
+}
+
+function humanDuration(ms: number): string {
+  const s = Math.max(1, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  return `${Math.round(s / 60)} min`;
+}
+
+function renderNote(status: string, position: number | null): string {
+  if (status === "queued") return position !== null ? `waiting in the provider's queue (${ordinal(position + 1)})` : "waiting in the provider's queue";
+  if (status === "running") return "rendering at the provider";
+  return "the provider does not know this render yet";
 }
 
 /** m:ss of a time in the song. */

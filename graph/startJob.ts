@@ -22,7 +22,8 @@ interface IntakeDeps {
   db: Db;
   tools: Tools;
   store: { jobs: Jobs; audit: AuditLog; users: Users; limits: RateLimiter; projects: Projects };
-  onCreated: (jobId: string) => void;
+  /** Asks for the job's first pass. */
+  onCreated: (jobId: string) => Promise<void>;
 }
 
 type Upload = Omit<NewJob, "userId" | "inputKey" | "origin"> & { details: Record<string, unknown> };
@@ -70,7 +71,7 @@ export function createJobIntake({ db, tools, store, onCreated }: IntakeDeps) {
         );
         return id;
       });
-      onCreated(jobId);
+      await onCreated(jobId);
       return { jobId };
     } catch (err) {
       if (isUserFacing(err)) {

@@ -13,6 +13,7 @@ import { pino } from "pino";
 import { createDb, type Db } from "../store/db.js";
 import { createCheckpointer, migrate } from "../store/migrate.js";
 import { createLocalBlobs } from "../store/blobs.js";
+import { createTaskQueue } from "../store/tasks.js";
 import { createRunner } from "../graph/runner.js";
 import { DEFAULT_SONG_SETTINGS } from "../graph/context.js";
 import { createFixedLatencyTools, criticalPath, type Latencies } from "./bench/fixed-latency-tools.js";
@@ -39,10 +40,14 @@ async function setup(latencies: Latencies) {
   await migrate(db);
   const blobs = createLocalBlobs(mkdtempSync(path.join(tmpdir(), "bench-blobs-")));
   const tools = await createFixedLatencyTools(blobs, latencies);
+  const logger = pino({ level: "silent" });
+  const tasks = createTaskQueue({ backend: { kind: "postgres", target: db.target(2) }, prefix: "bench", lockMs: 15_000, logger });
   const runner = createRunner({
-    db, tools, logger: pino({ level: "silent" }), checkpointer: createCheckpointer(db),
+    db, tools, logger, tasks, checkpointer: createCheckpointer(db),
     settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {}, clipCredits: { KLING: 0, LUMA: 0, GEMINI_PRO: 0 }, song: DEFAULT_SONG_SETTINGS },
+    render: { intervalMs: 20, firstPollMs: 0 },
   });
+  await runner.serve({ work: { passes: 16, polls: 16 }, deliver: true });
   return { db, runner };
 }
 

@@ -74,6 +74,23 @@ export function createCredits(db: Db) {
     });
   }
 
+  /**
+   * Gives back every reservation of a job that did not become a clip (a cancelled or failed job):
+   * scenes that were rendered keep their charge. @returns the refunded reservations' keys.
+   */
+  async function refundUnused(jobId: string): Promise<string[]> {
+    const r = await db.query<{ entry_key: string }>(
+      `SELECT r.entry_key FROM credit_ledger r
+       WHERE r.job_id = $1 AND r.reason = 'reserve'
+         AND NOT EXISTS (SELECT 1 FROM credit_ledger f WHERE f.entry_key = 'refund:' || r.entry_key)
+         AND NOT EXISTS (SELECT 1 FROM scene_versions v WHERE v.scene_id = r.scene_id AND v.kind = 'clip' AND v.created_at >= r.created_at)`,
+      [jobId],
+    );
+    const refunded: string[] = [];
+    for (const { entry_key } of r.rows) if (await refund(entry_key)) refunded.push(entry_key);
+    return refunded;
+  }
+
   async function grant(userId: string, amount: number, key: string): Promise<void> {
     await db.transaction(async (tx) => {
       const entry = await tx.query(
@@ -101,7 +118,7 @@ export function createCredits(db: Db) {
     return Number(r.rows[0]?.credits_remaining ?? 0);
   }
 
-  return { reserve, refund, grant, balance, spentOn };
+  return { reserve, refund, refundUnused, grant, balance, spentOn };
 }
 
 export type Credits = ReturnType<typeof createCredits>;

@@ -227,8 +227,8 @@ describe.each(dbTargets)("restarts on $name", (target) => {
       const { jobId } = await p.runner.start({ actor: OWNER, file: { bytes: await brandImage(6), filename: "brand.png" } });
       await reviewsOpen(p.runner, jobId, 3);
       await p.runner.close();
+      // The fresh process finds the job through the engine's queue and the unfinished jobs in SQL.
       const fresh = await p.restart();
-      expect(await fresh.recover()).toContain(jobId);
       await fresh.idle();
       const r = await fresh.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "RED", actor: OWNER });
       expect(r.ok).toBe(true);
@@ -259,7 +259,6 @@ describe.each(dbTargets)("restarts on $name", (target) => {
       p.holdRenders(false);
 
       const fresh = await p.restart();
-      await fresh.recover();
       const view = await finished(fresh, jobId);
       expect(view.stage).toBe("done");
       expect(p.meters.engines[engine].calls.submit).toBe(3);

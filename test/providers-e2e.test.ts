@@ -104,8 +104,8 @@ describe("a job against the real provider SDKs (loopback stand-ins)", () => {
 
     fal.setPollsBeforeDone(0);
     fal.completeQueued();
+    // The new process finds the parked renders through the job engine and polls them.
     const fresh = await open();
-    await fresh.runner.recover();
     const done = await finished(fresh.runner, jobId);
     expect(done.stage).toBe("done");
     expect(fal.accepted().filter((s) => s.model.includes("video"))).toHaveLength(3);
@@ -122,7 +122,7 @@ describe("fal webhooks resume parked renders", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "reelbot-webhook-"));
     const app = await createApp(loadConfig({
       DATA_DIR: dir, LOG_LEVEL: "silent", FAL_API_KEY: "fal-test", FAL_API_URL: fal.url, PUBLIC_URL: "https://bot.example.com",
-      VIDEO_POLL_INTERVAL_MS: "250", VIDEO_DEADLINE_MS: "120000",
+      VIDEO_POLL_INTERVAL_MS: "250", VIDEO_WEBHOOK_GRACE_MS: "120000",
     }), { logger: pino({ level: "silent" }) });
     const server = createPublicServer({
       runner: app.runner, blobs: app.tools.blobs, logger: app.logger, port: 0, host: "127.0.0.1",

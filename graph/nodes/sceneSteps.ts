@@ -134,6 +134,7 @@ export async function submitClip(
       return requestId;
     },
     (error) => ctx.scenes.setState(scene.sceneId, { errorMessage: `${engine} could not take this scene (${error.slice(0, 200)}).` }),
+    ctx.settings.adoptGraceMs ?? 0,
   );
   return { callKey, submission };
 }

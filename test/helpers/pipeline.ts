@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,6 +11,7 @@ import { createLocalBlobs } from "../../store/blobs.js";
 import { createOfflineTools } from "../../tools/offline/index.js";
 import { withFaults, type FaultController } from "../../tools/faults.js";
 import { createRunner, type Runner } from "../../graph/runner.js";
+import { createTaskQueue } from "../../store/tasks.js";
 import { DEFAULT_SONG_SETTINGS, type PipelineSettings } from "../../graph/context.js";
 import type { Analyst, Director, Illustrator, ProductionEngine, SongAnalyst, SongIllustrator, Tools, VideoEngine } from "../../tools/ports.js";
 import { createFfmpeg } from "../../tools/ffmpeg.js";
@@ -89,20 +91,25 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
   const memory = new MemorySaver();
   const runners: Runner[] = [];
   const events: JobEvent[] = [];
-  const make = () => {
+  const logger = pino({ level: process.env.DBG ? "error" : "silent" });
+  // Every pipeline gets its own queues; a restarted runner shares them, like a new process would.
+  const prefix = `t${randomBytes(4).toString("hex")}`;
+  const make = async () => {
+    const tasks = createTaskQueue({ backend: { kind: "postgres", target: db.target(2) }, prefix, lockMs: 5_000, logger });
     const runner = createRunner({
-      db, tools, logger: pino({ level: "silent" }),
+      db, tools, logger, tasks,
       checkpointer: saver === "memory" ? memory : createCheckpointer(db),
       settings: { sceneCount: 3, integrityThreshold: 0.4, styleStrength: 0.4, prices: {}, clipCredits: { KLING: 0, LUMA: 0, GEMINI_PRO: 0 }, song: DEFAULT_SONG_SETTINGS, ...settings },
-      leaseTtlMs: 5_000,
       isApprover: (actor) => actor.userId === "U-approver",
+      render: { intervalMs: 50, firstPollMs: 20 },
     });
     runner.on((e) => events.push(e));
+    await runner.serve({ work: { passes: 4, polls: 8 }, deliver: true });
     runners.push(runner);
     return runner;
   };
   return {
-    runner: make(),
+    runner: await make(),
     db,
     tools,
     meters,

@@ -13,6 +13,7 @@ import { BLOB_KEY, BlobNotFoundError } from "../../../store/blobs.js";
 import { DECISION_LABELS } from "../../views.js";
 import { createEventHub, toPageView } from "./events.js";
 import { BodyTooLargeError, browserId, readBody, sendJson, sendMedia, sendText } from "./http.js";
+import type { HealthRoutes } from "../../health.js";
 
 /*
  * The local chat page: a single-user-per-browser stand-in for Slack/Discord, with no accounts.
@@ -25,6 +26,8 @@ export interface LocalSurfaceOptions {
   /** 0 picks a free port (tests). */
   port: number;
   host?: string;
+  /** /healthz, /readyz and /metrics of the process, served on the page's port. */
+  health?: HealthRoutes;
 }
 
 export interface LocalSurface {
@@ -76,7 +79,7 @@ interface Request {
 }
 type Handler = (r: Request) => Promise<void>;
 
-export function createLocalSurface({ app, port, host = "127.0.0.1" }: LocalSurfaceOptions): LocalSurface {
+export function createLocalSurface({ app, port, host = "127.0.0.1", health }: LocalSurfaceOptions): LocalSurface {
   const { runner, tools, logger } = app;
   const hub = createEventHub(runner, logger);
 
@@ -240,6 +243,7 @@ export function createLocalSurface({ app, port, host = "127.0.0.1" }: LocalSurfa
   }
 
   const server = createServer((req, res) => {
+    if (health?.handle(req, res)) return;
     handle(req, res).catch((err) => {
       if (res.headersSent) {
         res.end();

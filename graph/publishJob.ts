@@ -1,0 +1,56 @@
+import type { Logger } from "pino";
+import type { JobEvent, JobView } from "./jobView.js";
+
+const TERMINAL: string[] = ["done", "flagged", "failed", "cancelled"];
+
+/**
+ * "deliver" tasks, run by the process that holds the chat surfaces: builds the job's view and
+ * tells every listener what changed. The status on every refresh; a scene event only for a card
+ * that changed since this process last said; the final video and a failure once per job. What it
+ * remembers lives in memory: after a restart every card is said once more, which surfaces turn
+ * into edits of the messages they already posted.
+ */
+export function createPublisher(deps: { viewOf: (jobId: string) => Promise<JobView | null>; logger: Logger }) {
+  const listeners = new Set<(event: JobEvent) => void>();
+  const lastCards = new Map<string, Map<string, string>>();
+  const announced = new Set<string>();
+
+  function emit(event: JobEvent): void {
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        deps.logger.error({ err, jobId: event.type === "error" ? event.jobId : event.view.jobId }, "event listener failed");
+      }
+    }
+  }
+
+  async function publish(jobId: string): Promise<void> {
+    const view = await deps.viewOf(jobId);
+    if (!view) return;
+    emit({ type: "status", view });
+    const seen = lastCards.get(jobId) ?? new Map<string, string>();
+    for (const card of view.scenes) {
+      const signature = `${card.versionNo}|${card.status}|${card.awaiting}|${card.trafficLight}|${card.errorMessage}|${card.renderNote}`;
+      if (seen.get(card.sceneId) !== signature) emit({ type: "scene", view, card });
+      seen.set(card.sceneId, signature);
+    }
+    if (!TERMINAL.includes(view.stage)) {
+      lastCards.set(jobId, seen);
+      return;
+    }
+    lastCards.delete(jobId);
+    if (announced.has(jobId)) return;
+    announced.add(jobId);
+    if (view.stage === "done") emit({ type: "final", view });
+    if (view.stage === "failed" && view.error) emit({ type: "error", jobId, message: view.error, view });
+  }
+
+  return {
+    publish,
+    on(listener: (event: JobEvent) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
