@@ -1,4 +1,5 @@
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
+import { createLogger } from "./logger.js";
 import type { AppConfig } from "./config.js";
 import { createDb, type Db } from "../store/db.js";
 import { createCheckpointer, migrate } from "../store/migrate.js";
@@ -57,13 +58,7 @@ export function taskBackend(config: AppConfig, db: Db): TaskBackend {
 
 /** Composes store, tools and runner from config: the one place where the parts meet. */
 export async function createApp(config: AppConfig, overrides: AppOverrides = {}): Promise<App> {
-  const logger =
-    overrides.logger ??
-    pino({
-      level: config.env.LOG_LEVEL,
-      // Belt and braces: tokens never reach a log line even if someone logs a config object.
-      redact: { paths: ["*.token", "*.*Token", "*.apiKey", "*.secret", "*.password", "*.authorization", "headers.authorization"], censor: "[redacted]" },
-    });
+  const logger = overrides.logger ?? createLogger(config.env.LOG_LEVEL);
   const db = await createDb({
     databaseUrl: config.env.DATABASE_URL,
     dataDir: config.dataDir,
@@ -89,12 +84,15 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
   const webhooks = Boolean(config.env.PUBLIC_URL) && toolModes.video === "real";
   const runner = createRunner({
     db, tools, logger, tasks, settings: settingsFrom(config, toolModes), checkpointer: createCheckpointer(db),
-    render: {
-      intervalMs: config.env.VIDEO_POLL_INTERVAL_MS,
-      // With a public URL, fal announces finished renders; polling is only the lost-webhook fallback.
-      firstPollMs: webhooks ? config.env.VIDEO_WEBHOOK_GRACE_MS : Math.min(2_000, config.env.VIDEO_POLL_INTERVAL_MS),
-      unknownGraceMs: config.env.VIDEO_UNKNOWN_GRACE_MS,
-    },
+    render: toolModes.video === "offline"
+      // Offline clips take a second or two of ffmpeg: ask often.
+      ? { intervalMs: 250, firstPollMs: 250, unknownGraceMs: config.env.VIDEO_UNKNOWN_GRACE_MS }
+      : {
+          intervalMs: config.env.VIDEO_POLL_INTERVAL_MS,
+          // With a public URL, fal announces finished renders; polling is only the lost-webhook fallback.
+          firstPollMs: webhooks ? config.env.VIDEO_WEBHOOK_GRACE_MS : Math.min(2_000, config.env.VIDEO_POLL_INTERVAL_MS),
+          unknownGraceMs: config.env.VIDEO_UNKNOWN_GRACE_MS,
+        },
     isApprover: createApproverCheck({ slackUserIds: config.env.SLACK_APPROVER_IDS, discordRoleIds: config.env.DISCORD_APPROVER_ROLE_IDS }),
   });
   if (overrides.serve !== false) {

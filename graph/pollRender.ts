@@ -5,7 +5,8 @@ import { RenderFailedError } from "../tools/provider-errors.js";
 import type { TaskQueue, TaskRun, TaskOutcome } from "../store/tasks.js";
 import type { Jobs } from "../store/jobs.js";
 import type { Scenes } from "../store/scenes.js";
-import type { Ledger } from "../store/ledger.js";
+import type { Ledger, LedgerRow } from "../store/ledger.js";
+import { inLogScope } from "../core/logScope.js";
 import type { Decisions } from "../store/decisions.js";
 import { stableUuid } from "../store/ids.js";
 import { pendingInterrupts, type PendingInterrupt } from "./interrupts.js";
@@ -60,9 +61,14 @@ export function createRenderPolls(deps: PollDeps) {
     await tasks.add("poll", callKey, null, { now: true });
   }
 
-  async function poll({ key: callKey, signal }: TaskRun<unknown>): Promise<TaskOutcome> {
-    const row = await store.ledger.get<{ clipKey: string }>(callKey);
-    if (!row?.requestId) return;
+  async function poll(run: TaskRun<unknown>): Promise<TaskOutcome> {
+    const row = await store.ledger.get<{ clipKey: string }>(run.key);
+    const requestId = row?.requestId;
+    if (!row || !requestId) return;
+    return inLogScope({ jobId: row.jobId, ...(row.sceneId ? { sceneId: row.sceneId } : {}) }, () => check(run, { ...row, requestId }));
+  }
+
+  async function check({ key: callKey, signal }: TaskRun<unknown>, row: LedgerRow<{ clipKey: string }> & { requestId: string }): Promise<TaskOutcome> {
     const job = await store.jobs.get(row.jobId);
     if (!job || isCancelled(job)) return;
     if (row.status !== "submitted") return settle(callKey);

@@ -14,6 +14,7 @@ export function createPublisher(deps: { viewOf: (jobId: string) => Promise<JobVi
   const listeners = new Set<(event: JobEvent) => void>();
   const lastCards = new Map<string, Map<string, string>>();
   const announced = new Set<string>();
+  const lastStage = new Map<string, string>();
 
   function emit(event: JobEvent): void {
     for (const listener of listeners) {
@@ -29,10 +30,17 @@ export function createPublisher(deps: { viewOf: (jobId: string) => Promise<JobVi
     const view = await deps.viewOf(jobId);
     if (!view) return;
     emit({ type: "status", view });
+    if (lastStage.get(jobId) !== view.stage) deps.logger.info({ stage: view.stage, from: lastStage.get(jobId) ?? null }, "job stage changed");
+    lastStage.set(jobId, view.stage);
     const seen = lastCards.get(jobId) ?? new Map<string, string>();
     for (const card of view.scenes) {
       const signature = `${card.versionNo}|${card.status}|${card.awaiting}|${card.trafficLight}|${card.errorMessage}|${card.renderNote}`;
-      if (seen.get(card.sceneId) !== signature) emit({ type: "scene", view, card });
+      if (seen.get(card.sceneId) !== signature) {
+        if (seen.get(card.sceneId)?.split("|")[1] !== card.status) {
+          deps.logger.info({ sceneId: card.sceneId, scene: card.index + 1, status: card.status, versionNo: card.versionNo }, "scene status changed");
+        }
+        emit({ type: "scene", view, card });
+      }
       seen.set(card.sceneId, signature);
     }
     if (!TERMINAL.includes(view.stage)) {
@@ -40,6 +48,7 @@ export function createPublisher(deps: { viewOf: (jobId: string) => Promise<JobVi
       return;
     }
     lastCards.delete(jobId);
+    lastStage.delete(jobId);
     if (announced.has(jobId)) return;
     announced.add(jobId);
     if (view.stage === "done") emit({ type: "final", view });

@@ -24,6 +24,7 @@ import { createRules } from "../store/rules.js";
 import { createShotStates } from "../store/shotStates.js";
 import type { Tools } from "../tools/ports.js";
 import type { Actor } from "./actor.js";
+import { inLogScope } from "../core/logScope.js";
 
 export interface RunnerOptions {
   db: Db;
@@ -125,20 +126,24 @@ export function createRunner(options: RunnerOptions) {
     on: (listener: (event: JobEvent) => void) => publisher.on(listener),
     /** Starts this process's part of the work (its role); see Serving. */
     async serve(serving: Serving): Promise<void> {
-      if (serving.deliver) await tasks.consume("deliver", ({ key }) => publisher.publish(key), 4);
+      // Every log line of a task carries the job it works on (core/logScope.ts).
+      if (serving.deliver) await tasks.consume("deliver", ({ key }) => inLogScope({ jobId: key, task: "deliver" }, () => publisher.publish(key)), 4);
       if (serving.work) {
-        await tasks.consume("advance", (run) => passes.advance(run), serving.work.passes);
-        await tasks.consume("poll", (run) => polls.poll(run), serving.work.polls);
+        await tasks.consume("advance", (run) => inLogScope({ jobId: run.key, task: "advance" }, () => passes.advance(run)), serving.work.passes);
+        await tasks.consume("poll", (run) => inLogScope({ jobId: "", task: "poll" }, () => polls.poll(run)), serving.work.polls);
         // A queue that lost its tasks (an embedded restart, a Redis without persistence) drops
         // nothing: every unfinished job gets a pass, which finds its state in SQL and the checkpoint.
         for (const id of await passes.unfinished()) await kick(id);
       }
     },
-    /** Resolves when no pass or refresh waits or runs (renders may still be polled later). */
+    /**
+     * Resolves when nothing waits, runs or is scheduled, render polls included (tests and the CLI;
+     * with a render that stays queued at its provider this waits as long as the render does).
+     */
     async idle(): Promise<void> {
       for (;;) {
         const [a, d, p] = await Promise.all([tasks.counts("advance"), tasks.counts("deliver"), tasks.counts("poll")]);
-        if (a.waiting + a.active + d.waiting + d.active + p.waiting + p.active === 0) return;
+        if (a.waiting + a.active + a.delayed + d.waiting + d.active + p.waiting + p.active + p.delayed === 0) return;
         await new Promise((r) => setTimeout(r, 20));
       }
     },

@@ -171,8 +171,15 @@ const SECRET_PATTERNS: Array<[RegExp, string]> = [
 export function redactSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
   let out = text;
   for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join("[redacted]");
-  for (const [re, replacement] of SECRET_PATTERNS) out = out.replace(re, replacement);
+  out = maskCredentials(out);
   return out.length > 500 ? `${out.slice(0, 500)}…` : out;
+}
+
+/** Masks anything that looks like a credential, keeping the rest of the text whole (log lines). */
+export function maskCredentials(text: string): string {
+  let out = text;
+  for (const [re, replacement] of SECRET_PATTERNS) out = out.replace(re, replacement);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
