@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { fileTypeFromBuffer } from "file-type";
 import { parseBuffer } from "music-metadata";
+import { spawn } from "node:child_process";
 import { UserFacingError } from "../core/errors.js";
+import { createFfmpeg } from "../tools/ffmpeg.js";
 
 /*
  * Validation of a song a chat user sends (music spec: an MP3 starts the song route), before anything
@@ -92,6 +94,20 @@ export async function inspectAudio(bytes: Uint8Array, limits: Partial<AudioLimit
     );
   }
 
+  // Frames that parse may still not play (a file cut short keeps the length its header promises):
+  // decode it end to end now, before a job exists, rather than at the final stitch.
+  const playedS = await decodedSeconds(bytes);
+  if (playedS === null) {
+    throw new UserFacingError("UNSUPPORTED_FILE", `That MP3 looks damaged: part of it can't be played. Re-export it and send it again.`);
+  }
+  if (playedS < durationS - Math.max(0.5, durationS * 0.02)) {
+    throw new UserFacingError(
+      "UNSUPPORTED_FILE",
+      `That MP3 is cut short: it says ${formatDuration(durationS)} but only ${formatDuration(playedS)} can be played. ` +
+        `Send the complete file.`,
+    );
+  }
+
   const result: AudioInspection = {
     mimeType: "audio/mpeg",
     extension: "mp3",
@@ -144,4 +160,30 @@ export function formatDuration(seconds: number): string {
   if (s < 60) return `${s} s`;
   const min = Math.floor(s / 60), rest = s % 60;
   return rest ? `${min} min ${rest} s` : `${min} min`;
+}
+
+/** Decoding a 10-minute MP3 takes about a second; a stuck decoder is stopped well after that. */
+const DECODE_TIMEOUT_MS = 30_000;
+const DECODE_RATE = 8_000;
+
+/**
+ * Seconds of audio the MP3 decodes to (mono 8 kHz 16-bit, streamed through ffmpeg and counted,
+ * never stored), or null when ffmpeg meets a damaged frame (`-xerror` stops at the first one).
+ */
+export async function decodedSeconds(bytes: Uint8Array, ffmpegPath = createFfmpeg().ffmpegPath): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(ffmpegPath, [
+      "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", "pipe:0", "-vn", "-ac", "1", "-ar", String(DECODE_RATE), "-f", "s16le", "pipe:1",
+    ], { stdio: ["pipe", "pipe", "ignore"] });
+    let samples = 0;
+    const timer = setTimeout(() => child.kill("SIGKILL"), DECODE_TIMEOUT_MS);
+    child.stdout.on("data", (chunk: Buffer) => (samples += chunk.length / 2));
+    child.stdin.on("error", () => undefined); // ffmpeg may stop reading early on a damaged file
+    child.once("error", (err) => (clearTimeout(timer), reject(err)));
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve(code === 0 ? samples / DECODE_RATE : null);
+    });
+    child.stdin.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
 }
