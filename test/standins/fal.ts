@@ -121,6 +121,8 @@ export interface FalStandin {
   acceptThenDrop(n: number): void;
   /** The next `n` submits are queued (and will bill), then never answered. */
   acceptThenHang(n: number): void;
+  /** Storage PUTs answer only after this long (a slow upload link). */
+  delayUploads(ms: number): void;
   /** The next accepted request runs, but its result is this error (not billed). */
   failNextRequest(status?: number, body?: unknown): void;
   /** Status polls each later request needs before it may complete (a test knob, not fal behaviour). */
@@ -155,6 +157,7 @@ export async function createFalStandin(options: { apiKey?: string } & Partial<Qu
   let hangAfterAccept = 0;
   let failNextRequest: { status: number; body: unknown } | undefined;
   let pollsBeforeDone = 0;
+  let uploadDelayMs = 0;
   let seq = 0;
 
   // ---------------------------------------------------------------------------------------------
@@ -304,6 +307,7 @@ export async function createFalStandin(options: { apiKey?: string } & Partial<Qu
     if (method === "PUT" && path.startsWith("/upload/")) {
       const name = uploadsPending.get(path.slice("/upload/".length));
       if (!name) return send(res, 404, { detail: "unknown upload" });
+      if (uploadDelayMs > 0) await new Promise((r) => setTimeout(r, uploadDelayMs));
       const contentType = String(req.headers["content-type"] ?? "application/octet-stream");
       const data = new Uint8Array(raw);
       const size = contentType.startsWith("image/") ? await sharp(raw).metadata().then((m) => ({ width: m.width!, height: m.height! }), () => undefined) : undefined;
@@ -456,6 +460,7 @@ export async function createFalStandin(options: { apiKey?: string } & Partial<Qu
       failNextRequest = { status, body };
     },
     setPollsBeforeDone: (n) => { pollsBeforeDone = n; },
+    delayUploads: (ms) => { uploadDelayMs = ms; },
     completeQueued: () => { for (const r of queue) r.pollsNeeded = 0; },
     statusPolls: (id) => byId.get(id)?.polls ?? 0,
     accepted: () => submissions.filter((s) => s.requestId !== undefined),
@@ -474,6 +479,7 @@ export async function createFalStandin(options: { apiKey?: string } & Partial<Qu
       hangAfterAccept = 0;
       failNextRequest = undefined;
       pollsBeforeDone = 0;
+      uploadDelayMs = 0;
       timings = { ...DEFAULT_TIMINGS, ...withoutKey(options) };
     },
     close: () =>
