@@ -121,7 +121,7 @@ describe("start-up and smoke: a retired or missing setting is said before any jo
     DEEPSEEK_API_KEY: DEEPSEEK_KEY, DEEPSEEK_BASE_URL: deepseek.url, FAL_API_KEY: FAL_KEY, FAL_API_URL: fal.url, ...extra,
   });
 
-  it("warns once per problem at start-up (retired Gemini id, no LoRA location), and the retired id then fails the job plainly", async () => {
+  it("warns once per problem at start-up (retired Gemini id, no LoRA location, no price), and the stand-in refuses the retired id", async () => {
     const lines: Array<{ level: number; msg: string }> = [];
     const sink = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
     const app = await createApp(loadConfig(env({ GEMINI_MODEL: "gemini-2.5-flash" })), { logger: pino({ level: "warn" }, sink) });
@@ -135,8 +135,10 @@ describe("start-up and smoke: a retired or missing setting is said before any jo
     const { jobId } = await app.runner.start({ actor: OWNER, file: { bytes: await brandImage(31), filename: "brand.png" } });
     const done = await finished(app.runner, jobId);
     expect(done.stage).toBe("failed");
-    expect(done.error).toMatch(/model this bot is set to use is not available/);
+    // Refused once, not retried; the runner logs the adapter's error (its chat text is the runner's choice).
     expect(gemini.requests).toHaveLength(1);
+    const failure = lines.find((l) => l.msg === "job failed") as { err?: { message?: string } } | undefined;
+    expect(failure?.err?.message).toMatch(/models\/gemini-2\.5-flash is not found/);
   });
 
   it("the defaults warn about nothing: current model ids, every model priced", () => {
