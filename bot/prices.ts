@@ -173,8 +173,10 @@ export function createPriceList(env: Env, modes: ToolModes): PriceList {
       const overrides = { KLING: env.CLIP_CREDITS_KLING, LUMA: env.CLIP_CREDITS_LUMA, GEMINI_PRO: env.CLIP_CREDITS_GEMINI_PRO };
       const flat = overrides[engine];
       if (flat !== undefined) return flat;
-      // Rounded up: a paid clip never costs 0 credits, and credits never undercount the price.
-      return Math.ceil(usd({ name: `clip:${engine}`, durationS }) * creditsPerUsd - 1e-9);
+      // Rounded up: a paid clip never costs 0 credits, and credits never undercount the price
+      // (the epsilon keeps $0.35 × 2 from rounding to 0.7000000001 → 2 credits).
+      const price = usd({ name: `clip:${engine}`, durationS });
+      return price > 0 ? Math.ceil(price * creditsPerUsd - 1e-9) : 0;
     },
     unpriced() {
       // Ask for everything once, so a model nobody has used yet is reported at start-up too.
