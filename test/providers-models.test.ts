@@ -18,6 +18,7 @@ import { ClientError, SPEC_POLICIES, createResilience, type ResiliencePolicy } f
 import { createGeminiAnalyst } from "../tools/gemini.js";
 import { createGeminiSongAnalyst } from "../tools/gemini-song.js";
 import { createDeepSeekDirector } from "../tools/deepseek.js";
+import { createGeminiEmbedder } from "../tools/gemini-embedder.js";
 import { createGeminiStandin, type GeminiStandin } from "./standins/gemini.js";
 import { createDeepSeekStandin, type DeepSeekStandin } from "./standins/deepseek.js";
 import { createFalStandin, type FalStandin } from "./standins/fal.js";
@@ -68,6 +69,14 @@ describe("Gemini stand-in: models, quota 429s, inline data", () => {
     await expect(layer.wrap("GEMINI", analyst.analyzeBrand)(await png())).resolves.toMatchObject({ physics: 0.82 });
     await layer.shutdown();
     expect(gemini.requests).toHaveLength(3);
+  });
+
+  it("refuses a shut-down embedding model too (the SDK swallows the batch; the embedder does not)", async () => {
+    const retired = createGeminiEmbedder({ apiKey: GEMINI_KEY, model: "text-embedding-004", baseUrl: gemini.url });
+    await expect(retired.embed(["a rule"])).rejects.toBeInstanceOf(Error);
+    const current = createGeminiEmbedder({ apiKey: GEMINI_KEY, model: "gemini-embedding-001", baseUrl: gemini.url });
+    await expect(current.embed(["a rule"])).resolves.toHaveLength(1);
+    expect(gemini.embedRequests.map((r) => r.model)).toEqual(["text-embedding-004", "gemini-embedding-001"]);
   });
 
   it("refuses a request over the inline limit and inline data of a type Gemini does not read", async () => {
