@@ -54,7 +54,8 @@ describe.skip("renders waiting in fal's queue (real SDKs, strict stand-ins)", ()
     fal.setTimings({ queueMs: 3_000, runMs: 300, concurrency: 1 });
     await app.runner.approveAll(jobId, OWNER);
     await waitFor(() => clips().length === 3);
-    await waitFor(async () => /waiting in the provider's queue/i.test((await app.runner.view(jobId))!.statusLine));
+    // The cards say why nothing has happened yet: the provider reports the render queued.
+    await waitFor(async () => (await app.runner.view(jobId))!.scenes.some((s) => /waiting in the provider's queue/i.test(s.renderNote ?? "")));
 
     const done = await finished(app.runner, jobId);
     expect(done.stage).toBe("done");
