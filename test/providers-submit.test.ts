@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createServer } from "node:net";
 import pino from "pino";
 import type { ClipRequest, Media, ProductionEngine } from "../tools/ports.js";
-import { ProviderError, SPEC_POLICIES, createResilience, type Resilience, type ResiliencePolicy } from "../tools/resilience.js";
+import { SPEC_POLICIES, SubmissionUncertainError, createResilience, type Resilience, type ResiliencePolicy } from "../tools/resilience.js";
 import { createDownloader, createFal, createFalVideoEngine, type FalVideoEngineOptions } from "../tools/fal.js";
 import { createFalStandin, tinyPng, type FalStandin } from "./standins/fal.js";
 
@@ -50,7 +50,7 @@ describe("a video submit is never repeated once its POST may have reached fal", 
     fal.acceptThenDrop(1);
     const err = await engine("KLING").submit(clip, "job-1/scene-0").catch((e: unknown) => e);
     await pastSdkRetry();
-    expect(err).toBeInstanceOf(ProviderError);
+    expect(err).toBeInstanceOf(SubmissionUncertainError);
     expect(err).toMatchObject({ provider: "KLING", code: "PRODUCTION_FAILED", retryable: false, fallbackAvailable: true });
     expect((err as Error).message).toMatch(/may have queued this render, so it is not submitted again/);
     expect(fal.submissions).toHaveLength(1);
@@ -63,6 +63,7 @@ describe("a video submit is never repeated once its POST may have reached fal", 
     const started = Date.now();
     const err = await engine("LUMA", { submitDeadlineMs: 300 }).submit(clip, "job-2/scene-0").catch((e: unknown) => e);
     await pastSdkRetry();
+    expect(err).toBeInstanceOf(SubmissionUncertainError);
     expect(err).toMatchObject({ provider: "LUMA", code: "PRODUCTION_TIMEOUT", retryable: false });
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(fal.submissions).toHaveLength(1);

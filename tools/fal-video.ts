@@ -15,7 +15,7 @@
 import type { FalClient } from "@fal-ai/client";
 import { ApiError, ValidationError } from "@fal-ai/client";
 import type { ClipRequest, Media, ProductionEngine, RenderStatus, VideoEngine } from "./ports.js";
-import { ProviderError, RenderFailedError, anySignal, attemptSignal, redactSecrets } from "./resilience.js";
+import { RenderFailedError, SubmissionUncertainError, anySignal, attemptSignal, redactSecrets } from "./resilience.js";
 import { createDownloader, falError, raceSignal, resultFile, uploadMedia, type Download } from "./fal.js";
 import { SubmitOutcomeUnknownError, provablyNotSent } from "./fal-transport.js";
 import { atLeast720p } from "./frames.js";
@@ -152,11 +152,10 @@ export function createFalVideoEngine(options: FalVideoEngineOptions): VideoEngin
     // No connection was ever made: the POST did not leave.
     if (provablyNotSent(err)) return falError(err, { provider: engine, kind: "production", deadline: NEVER, callerSignals: [] });
     const why = err instanceof SubmitOutcomeUnknownError ? err.message : deadline.aborted ? `no answer within ${submitDeadlineMs} ms` : redactSecrets(String(err));
-    return new ProviderError({
+    return new SubmissionUncertainError({
       provider: engine,
       code: deadline.aborted ? "PRODUCTION_TIMEOUT" : "PRODUCTION_FAILED",
       message: `${model}: ${why}; fal may have queued this render, so it is not submitted again`,
-      retryable: false,
       fallbackAvailable: true,
       cause: err,
     });

@@ -23,6 +23,7 @@ export {
   DeadlineError,
   ProviderError,
   RenderFailedError,
+  SubmissionUncertainError,
   classifyError,
   redactSecrets,
   retryAfterOf,
