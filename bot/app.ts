@@ -1,12 +1,12 @@
 import type { Logger } from "pino";
 import { createLogger } from "./logger.js";
-import type { AppConfig } from "./config.js";
+import { startupWarnings, type AppConfig } from "./config.js";
 import { createDb, type Db } from "../store/db.js";
 import { createCheckpointer, migrate } from "../store/migrate.js";
 import { createLocalBlobs } from "../store/blobs.js";
 import { createSupabaseBlobs } from "../store/supabase-blobs.js";
 import { createTools, type ToolModes } from "./tools.js";
-import { clipCredits, operationPrices } from "./prices.js";
+import { createPriceList } from "./prices.js";
 import { createRunner, type Runner, type Serving } from "../graph/runner.js";
 import { createTaskQueue, type TaskBackend, type TaskQueue } from "../store/tasks.js";
 import { createApproverCheck } from "../graph/actor.js";
@@ -39,12 +39,13 @@ export interface AppOverrides {
 }
 
 export function settingsFrom(config: AppConfig, modes: ToolModes): PipelineSettings {
+  const prices = createPriceList(config.env, modes);
   return {
     sceneCount: config.env.SCENE_COUNT,
     integrityThreshold: config.env.INTEGRITY_THRESHOLD,
     styleStrength: config.env.STYLE_STRENGTH,
-    prices: operationPrices(config.env, modes),
-    clipCredits: clipCredits(config.env, modes),
+    prices: prices.usd,
+    clipCredits: prices.clipCredits,
     song: { minShotMs: config.env.SHOT_MIN_MS, maxShotMs: config.env.SHOT_MAX_MS, maxAuditAttempts: config.env.MAX_AUDIT_ATTEMPTS },
     // Without a webhook nothing can name a lost submission's request: waiting would only delay it.
     adoptGraceMs: config.env.PUBLIC_URL && modes.video === "real" ? config.env.VIDEO_ADOPT_GRACE_MS : 0,
@@ -80,6 +81,8 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
   const chosen = createTools(config, blobs, logger);
   const tools = overrides.tools ? overrides.tools(chosen.tools) : chosen.tools;
   const toolModes = { ...chosen.modes, storage: supabase ? ("supabase" as const) : ("local" as const) };
+  // Configuration that would fail a real job (or book it at $0) is said once, up front.
+  for (const warning of startupWarnings(config, createPriceList(config.env, toolModes).unpriced())) logger.warn(warning);
   const tasks = createTaskQueue({ backend: taskBackend(config, db), prefix: config.env.QUEUE_PREFIX, lockMs: config.env.JOB_LOCK_MS, logger });
   const webhooks = Boolean(config.env.PUBLIC_URL) && toolModes.video === "real";
   const runner = createRunner({

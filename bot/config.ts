@@ -1,5 +1,7 @@
 import { z } from "zod";
 import path from "node:path";
+import { retirementWarning } from "./models.js";
+import type { ModelPrice } from "./prices.js";
 
 const list = z
   .string()
@@ -11,6 +13,15 @@ const number = (fallback: number) => z.coerce.number().default(fallback);
  * Every variable the app reads, with its embedded default. Nothing else in the codebase reads
  * process.env: ports, store and surfaces get what they need from this object.
  */
+const usd = z.number().nonnegative();
+const ModelPriceSchema = z.discriminatedUnion("unit", [
+  z.object({ unit: z.literal("call"), usd }),
+  z.object({ unit: z.literal("tokens"), inputPerMTok: usd, outputPerMTok: usd }),
+  z.object({ unit: z.literal("megapixel"), usd, billsInputs: z.boolean().optional() }),
+  z.object({ unit: z.literal("clip"), usd: z.record(z.string(), usd) }),
+  z.object({ unit: z.literal("second"), usd: z.record(z.string(), usd) }),
+]);
+
 const EnvSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   DATA_DIR: z.string().default(".data"),
@@ -45,14 +56,15 @@ const EnvSchema = z.object({
   /** The local page listens on loopback only unless told otherwise. */
   HOST: z.string().default("127.0.0.1"),
   GEMINI_API_KEY: z.string().min(1).optional(),
-  GEMINI_MODEL: z.string().regex(/^gemini-[23]/, "must start with gemini-2 or gemini-3 (image input)").default("gemini-2.5-flash"),
+  /** Current GA ids by default (bot/models.ts says where they come from); retiring ids warn at start-up. */
+  GEMINI_MODEL: z.string().regex(/^gemini-[23]/, "must start with gemini-2 or gemini-3 (image input)").default("gemini-3.5-flash-lite"),
   GEMINI_BASE_URL: z.string().url().optional(),
   /** The song route's analyst (audio in) and embeddings for the rulebook. */
-  GEMINI_SONG_MODEL: z.string().regex(/^gemini-[23]/, "must start with gemini-2 or gemini-3 (audio input)").default("gemini-2.5-pro"),
+  GEMINI_SONG_MODEL: z.string().regex(/^gemini-[23]/, "must start with gemini-2 or gemini-3 (audio input)").default("gemini-3.8-flash"),
   GEMINI_EMBED_MODEL: z.string().default("gemini-embedding-001"),
   GEMINI_EMBED_DIMENSIONS: number(768).pipe(z.number().int().positive()),
   DEEPSEEK_API_KEY: z.string().min(1).optional(),
-  DEEPSEEK_MODEL: z.string().default("deepseek-v4-flash"),
+  DEEPSEEK_MODEL: z.string().default("deepseek-flash"),
   DEEPSEEK_BASE_URL: z.string().url().default("https://api.deepseek.com"),
   DEEPSEEK_DEADLINE_MS: number(30_000).pipe(z.number().int().positive()),
   FAL_API_KEY: z.string().min(1).optional(),
@@ -66,8 +78,11 @@ const EnvSchema = z.object({
   FAL_SONG_LORA_EDIT_MODEL: z.string().default("fal-ai/flux-2/lora/edit"),
   FAL_SONG_LORA_MODEL: z.string().default("fal-ai/flux-2/lora"),
   FAL_SONG_INPAINT_MODEL: z.string().default("fal-ai/flux-lora/inpainting"),
-  /** Where a project's LoRA weights live: {id} is replaced by its loraWeightsId (e.g. miriN14). */
-  LORA_URL_TEMPLATE: z.string().default("https://storage.example.com/loras/{id}.safetensors"),
+  /**
+   * Where a project's LoRA weights live: {id} is replaced by its loraWeightsId (e.g. miriN14). No
+   * default: a made-up host would fail on a user's first song; unset, start-up says so instead.
+   */
+  LORA_URL_TEMPLATE: z.string().refine((v) => v.includes("{id}"), "must contain {id}, e.g. https://…/{id}.safetensors").optional(),
   /** Between two status checks of a render the provider has not finished (waiting is not failing). */
   VIDEO_POLL_INTERVAL_MS: number(5_000).pipe(z.number().int().min(50)),
   /** With PUBLIC_URL, how long to wait for fal's webhook before checking a render anyway. */
@@ -79,16 +94,29 @@ const EnvSchema = z.object({
    * because fal's webhook (which carries our call key) may still name its request.
    */
   VIDEO_ADOPT_GRACE_MS: number(900_000).pipe(z.number().int().min(0)),
-  /** JSON object of model id → USD per call, merged over bot/prices.ts. */
+  /** JSON object of model id → price (bot/prices.ts ModelPrice, or a number: USD per call), merged over bot/prices.ts. */
   PRICE_TABLE: z
     .string()
     .optional()
     .transform((v, ctx) => {
-      if (!v) return {} as Record<string, number>;
-      const parsed = z.record(z.string(), z.number().nonnegative()).safeParse(JSON.parse(v));
-      if (!parsed.success) ctx.addIssue({ code: "custom", message: "must be a JSON object of model id → USD" });
-      return parsed.success ? parsed.data : {};
+      if (!v) return {} as Record<string, ModelPrice>;
+      let json: unknown;
+      try {
+        json = JSON.parse(v);
+      } catch {
+        ctx.addIssue({ code: "custom", message: "must be JSON" });
+        return {};
+      }
+      const parsed = z.record(z.string(), z.union([z.number().nonnegative(), ModelPriceSchema])).safeParse(json);
+      if (!parsed.success) {
+        ctx.addIssue({ code: "custom", message: "must be a JSON object of model id → USD per call or a price ({\"unit\":\"megapixel\",\"usd\":0.003}, …)" });
+        return {};
+      }
+      return Object.fromEntries(Object.entries(parsed.data).map(([model, p]) => [model, typeof p === "number" ? { unit: "call", usd: p } : p])) as Record<string, ModelPrice>;
     }),
+  /** Credits a 🟢 reserves per USD of the clip's price (rounded up). Default 2: a credit is $0.50. */
+  CREDITS_PER_USD: z.coerce.number().positive().optional(),
+  /** Flat credits per clip of an engine, instead of following its price (tests, promotions). */
   CLIP_CREDITS_KLING: z.coerce.number().int().min(0).optional(),
   CLIP_CREDITS_LUMA: z.coerce.number().int().min(0).optional(),
   CLIP_CREDITS_GEMINI_PRO: z.coerce.number().int().min(0).optional(),
@@ -148,4 +176,31 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     workDir: path.join(dataDir, "work"),
     pgliteDir: path.join(dataDir, "pglite"),
   };
+}
+
+/**
+ * What start-up should say about this configuration, one sentence each: settings nothing refused
+ * that would still fail a real job, or book its calls at $0. createApp logs them as warnings.
+ * `unpriced`: models in use that the price table cannot price (PriceList.unpriced()).
+ */
+export function startupWarnings(config: AppConfig, unpriced: string[] = []): string[] {
+  const { env } = config;
+  const warnings: string[] = [];
+  if (env.FAL_API_KEY && !env.LORA_URL_TEMPLATE) {
+    warnings.push("FAL_API_KEY is set but LORA_URL_TEMPLATE is not: song shots cannot be drawn until it names where the LoRA weights are (https://…/{id}.safetensors).");
+  }
+  const models: Array<[string, string, boolean]> = [
+    ["GEMINI_MODEL", env.GEMINI_MODEL, Boolean(env.GEMINI_API_KEY)],
+    ["GEMINI_SONG_MODEL", env.GEMINI_SONG_MODEL, Boolean(env.GEMINI_API_KEY)],
+    ["GEMINI_EMBED_MODEL", env.GEMINI_EMBED_MODEL, Boolean(env.GEMINI_API_KEY)],
+    ["DEEPSEEK_MODEL", env.DEEPSEEK_MODEL, Boolean(env.DEEPSEEK_API_KEY)],
+  ];
+  for (const [variable, model, used] of models) {
+    const warning = used ? retirementWarning(variable, model) : null;
+    if (warning) warnings.push(warning);
+  }
+  for (const model of unpriced) {
+    warnings.push(`The price table has no price for ${model} as configured: its calls are booked at $0 and cost no credits; add it to PRICE_TABLE.`);
+  }
+  return warnings;
 }

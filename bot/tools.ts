@@ -9,7 +9,7 @@ import { createDeepSeekDirector } from "../tools/deepseek.js";
 import { createDownloader, createFal, createFalIllustrator, createFalVideoEngine } from "../tools/fal.js";
 import { createGeminiSongAnalyst } from "../tools/gemini-song.js";
 import { createGeminiEmbedder } from "../tools/gemini-embedder.js";
-import { createFalSongIllustrator, loraUrlFromTemplate } from "../tools/fal-song.js";
+import { createFalSongIllustrator, loraLocationMissing, loraUrlFromTemplate } from "../tools/fal-song.js";
 
 /**
  * fal's SDK has no base-URL option, so FAL_API_URL (tests: a loopback stand-in) reroutes every fal
@@ -61,8 +61,10 @@ export function createTools(config: AppConfig, blobs: Blobs, logger: Logger): { 
       : offline.embedder,
     songIllustrator: fal
       ? createFalSongIllustrator({
-          client: fal, download, loraUrlOf: loraUrlFromTemplate(env.LORA_URL_TEMPLATE), loraModel: env.FAL_SONG_LORA_EDIT_MODEL,
+          client: fal, download, loraModel: env.FAL_SONG_LORA_EDIT_MODEL,
           textModel: env.FAL_SONG_LORA_MODEL, inpaintModel: env.FAL_SONG_INPAINT_MODEL,
+          // Unset: the brand route still works; song shots say why they cannot be drawn (and start-up warned).
+          loraUrlOf: env.LORA_URL_TEMPLATE ? loraUrlFromTemplate(env.LORA_URL_TEMPLATE) : loraLocationMissing,
         })
       : offline.songIllustrator,
     engines: fal

@@ -18,18 +18,37 @@ export interface PipelineSettings {
   integrityThreshold: number;
   /** img2img strength of the style reference, 0.3–0.5 (spec §2). */
   styleStrength: number;
-  /** Estimated USD cost per paid operation, recorded against the job (e.g. "preview", "clip:KLING"). */
-  prices: Record<string, number>;
+  /** USD cost of each paid operation, recorded against the job (bot/prices.ts; tests pass a flat table). */
+  prices: Prices;
   /** Song route: shot length bounds and how often the audit may send a shot back to DRAFT. */
   song: { minShotMs: number; maxShotMs: number; maxAuditAttempts: number };
-  /** Credits a 🟢 approval reserves from the job owner, by the job's routed engine (0 = free). */
-  clipCredits: Record<ProductionEngine, number>;
+  /** Credits a 🟢 approval reserves from the job owner, for the job's routed engine and the clip's length (0 = free). */
+  clipCredits: ClipCredits;
   /**
    * How long a video submission whose answer was lost in a crash is left to be adopted by its
    * webhook before it is sent again (0: no webhooks, send again at once). See Ledger.submitOnce.
    */
   adoptGraceMs?: number;
 }
+
+/** A paid operation as the price list sees it. */
+export interface PricedOperation {
+  /**
+   * "analysis", "edit", "script", "style", "preview", "song_analysis", "audit", "failure_analysis",
+   * "refine", "shot_image", "end_frame", or "clip:<ENGINE>".
+   */
+  name: string;
+  /** Clips: the requested length; a song analysis: the song's length. */
+  durationS?: number;
+  /** Images sent along with the prompt (FLUX.2 edits bill them too). */
+  inputImages?: number;
+}
+
+/** USD per operation: the price list, or a flat table by operation name (tests and benches). */
+export type Prices = Record<string, number> | ((op: PricedOperation) => number);
+
+/** Credits a 🟢 reserves for one clip: following its price, or flat per engine. */
+export type ClipCredits = Record<ProductionEngine, number> | ((engine: ProductionEngine, durationS: number) => number);
 
 /** Kling makes 5–10 s clips; max ≥ 2 × min lets the shot planner cut on bars. */
 export const DEFAULT_SONG_SETTINGS: PipelineSettings["song"] = { minShotMs: 3_000, maxShotMs: 10_000, maxAuditAttempts: 3 };
@@ -58,6 +77,12 @@ export function contextOf(config: LangGraphRunnableConfig): GraphContext {
 }
 
 /** The price of an operation, 0 when the table has none (offline tools are free). */
-export function priceOf(settings: PipelineSettings, operation: string): number {
-  return settings.prices[operation] ?? 0;
+export function priceOf(settings: PipelineSettings, operation: string | PricedOperation): number {
+  const op = typeof operation === "string" ? { name: operation } : operation;
+  return typeof settings.prices === "function" ? settings.prices(op) : settings.prices[op.name] ?? 0;
+}
+
+/** Credits a 🟢 on a clip of this engine and length reserves. */
+export function creditsFor(credits: ClipCredits, engine: ProductionEngine, durationS: number): number {
+  return typeof credits === "function" ? credits(engine, durationS) : credits[engine];
 }

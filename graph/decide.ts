@@ -5,7 +5,7 @@ import type { AuditLog } from "../store/audit.js";
 import type { Users } from "../store/users.js";
 import type { RateLimiter } from "../store/limits.js";
 import type { Credits } from "../store/credits.js";
-import type { ProductionEngine } from "../tools/ports.js";
+import { creditsFor, type ClipCredits } from "./context.js";
 import { isUserFacing } from "../core/errors.js";
 import { DecisionSchema } from "./intake.js";
 import { parseOrThrow } from "../core/text.js";
@@ -58,8 +58,8 @@ export interface CancelRequest {
 
 interface DeciderDeps {
   store: { jobs: Jobs; scenes: Scenes; decisions: Decisions; audit: AuditLog; users: Users; limits: RateLimiter; credits: Credits };
-  /** Credits a 🟢 reserves, by the job's engine. */
-  clipCredits: Record<ProductionEngine, number>;
+  /** Credits a 🟢 reserves, by the job's engine and the clip's length. */
+  clipCredits: ClipCredits;
   isApprover: (actor: Actor) => boolean;
   pending: (jobId: string) => Promise<PendingInterrupt[]>;
   scenesOf: (jobId: string) => Promise<SceneRow[]>;
@@ -147,7 +147,9 @@ export function createDecider(deps: DeciderDeps) {
     }
     const value: ReviewAnswer = { decision: answer.decision, actorId: user.id, ...(answer.note ? { note: answer.note } : {}) };
     // 🟢 is where money is spent: the job owner's credits are reserved before the render is queued.
-    const price = answer.decision === "GREEN" && job.production ? deps.clipCredits[job.production.engine] : 0;
+    const price = answer.decision === "GREEN" && job.production
+      ? creditsFor(deps.clipCredits, job.production.engine, await clipLength(job.id, open.value.sceneId))
+      : 0;
     if (price > 0) {
       value.creditKey = `reserve:${open.id}`;
       try {
@@ -177,6 +179,12 @@ export function createDecider(deps: DeciderDeps) {
       details: { jobId: job.id, versionNo: open.value.versionNo, note: answer.note ?? null },
     });
     return { result: { ok: true, status: "queued", message: `${label} ${VERB[answer.decision]}.` }, decisionId };
+  }
+
+  /** The length of the clip a 🟢 on this scene asks for: its current version's (credits follow price). */
+  async function clipLength(jobId: string, sceneId: string): Promise<number> {
+    const scene = (await deps.scenesOf(jobId)).find((s) => s.id === sceneId);
+    return scene?.current?.durationS ?? 0;
   }
 
   /** Brings an earlier version of a scene back, as a new version, while the scene awaits review. */

@@ -7,6 +7,7 @@ import type { Position } from "../store/tasks.js";
 import type { Credits } from "../store/credits.js";
 import type { ProductionEngine } from "../tools/ports.js";
 import { pendingInterrupts } from "./interrupts.js";
+import { creditsFor, type ClipCredits } from "./context.js";
 import type { Decision, Stage } from "./state.js";
 
 /**
@@ -27,7 +28,10 @@ export interface JobView {
   creditsUsed: number;
   /** Estimated provider cost of this job so far, in USD (offline tools cost nothing). */
   costUsd: number;
-  /** Credits a 🟢 Approve reserves on this job (show it on the button before anything is paid). */
+  /**
+   * Credits a 🟢 Approve reserves on this job (show it on the button before anything is paid): the
+   * most any scene waiting for review costs, as credits follow each clip's price (see SceneCard).
+   */
   approvalCredits: number;
   /** The job owner's credits left. */
   ownerCredits: number;
@@ -64,6 +68,8 @@ export interface SceneCard {
   errorMessage: string | null;
   /** While a render waits at its provider: what the provider last said ("waiting in the provider's queue"). */
   renderNote: string | null;
+  /** Credits a 🟢 on this scene reserves (its engine's price for its clip length). */
+  approvalCredits: number;
 }
 
 export type JobEvent =
@@ -74,7 +80,7 @@ export type JobEvent =
 
 /** Builds the surfaces' view of a job from SQL (domain data) and the checkpoint (where it stands). */
 export function createJobViews(deps: {
-  db: Db; jobs: Jobs; scenes: Scenes; ledger: Ledger; credits: Credits; clipCredits: Record<ProductionEngine, number>;
+  db: Db; jobs: Jobs; scenes: Scenes; ledger: Ledger; credits: Credits; clipCredits: ClipCredits;
 }) {
   const { db, jobs, scenes, ledger, credits } = deps;
 
@@ -143,6 +149,7 @@ export function createJobViews(deps: {
         engine: open?.value.kind === "render" ? open.value.engine : v?.engine ?? null,
         errorMessage: s.errorMessage,
         renderNote: open?.value.kind === "render" ? notes.get(open.value.callKey) ?? null : null,
+        approvalCredits: job.production && v ? creditsFor(deps.clipCredits, job.production.engine, v.durationS) : 0,
       };
     });
 
@@ -165,7 +172,7 @@ export function createJobViews(deps: {
       routingReason: job.production?.routingReason ?? null,
       creditsUsed: await credits.spentOn(jobId),
       costUsd: await ledger.totalCost(jobId),
-      approvalCredits: job.production ? deps.clipCredits[job.production.engine] : 0,
+      approvalCredits: Math.max(0, ...(cards.some((c) => c.awaiting === "review") ? cards.filter((c) => c.awaiting === "review") : cards).map((c) => c.approvalCredits)),
       ownerCredits: await credits.balance(job.userId),
       scenes: cards,
       finalVideoKey: job.production?.finalVideoKey ?? null,

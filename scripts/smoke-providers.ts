@@ -2,8 +2,12 @@
  * npm run smoke:providers — proves each configured provider key works, for a few tenths of a cent:
  * ONE tiny real call per provider whose key is set, through the same adapters the bot uses
  * (Gemini: a 64 px generated PNG analysed; DeepSeek: a 3-scene storyboard; fal: one Flux schnell
- * frame at 256×256). Video engines cost dollars per clip, so they are never called: their
- * configured model ids are printed instead. Missing keys are listed with where to get them.
+ * frame at 256×256). Video engines cost dollars per clip, so they are never called.
+ *
+ * Before that, every configured model id is checked, free of charge: Gemini's GET models/{id}
+ * (404 once a model is shut down), DeepSeek's GET /models list, and fal's public OpenAPI document
+ * of each endpoint id (404 for an endpoint that does not exist). A retired or misspelt model id
+ * fails here, not on a user's first job. Missing keys are listed with where to get them.
  *
  * Manual only. Nothing in test/ imports it, CI never runs it, and it refuses to run when CI is set.
  * No retries (each retry is another paid call) and no resilience layer: a failure is shown as is.
@@ -12,7 +16,8 @@
 import { pathToFileURL } from "node:url";
 import sharp from "sharp";
 import { loadConfig, type Env } from "../bot/config.js";
-import { DEFAULT_MODEL_PRICES_USD } from "../bot/prices.js";
+import { createPriceList } from "../bot/prices.js";
+import { retirementWarning } from "../bot/models.js";
 import { PRODUCTION_ENGINES, type BrandAnalysis, type Media } from "../tools/ports.js";
 import { createGeminiAnalyst } from "../tools/gemini.js";
 import { createDeepSeekDirector } from "../tools/deepseek.js";
@@ -46,6 +51,8 @@ const SAMPLE_ANALYSIS: BrandAnalysis = {
 export interface SmokeDeps {
   /** Every fal request goes through it (tests of this script reroute fal to a stand-in). */
   falFetch?: typeof fetch;
+  /** fal's public OpenAPI documents live on fal.ai (tests reroute it with falFetch). */
+  falOpenApiUrl?: string;
   out?: (line: string) => void;
 }
 
@@ -129,6 +136,63 @@ async function smokeFal(env: Env, apiKey: string, falFetch?: typeof fetch): Prom
 
 const usd = (n: number) => `$${n < 0.01 ? n.toFixed(4) : n.toFixed(2)}`;
 
+interface ModelCheck {
+  variable: string;
+  model: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** A model id that answers costs nothing to ask about: every configured one is checked. */
+async function checkModelIds(env: Env, deps: SmokeDeps): Promise<ModelCheck[]> {
+  const checks: Array<Promise<ModelCheck>> = [];
+  const check = (variable: string, model: string, ask: () => Promise<string | null>) =>
+    checks.push(ask().then(
+      (problem) => ({ variable, model, ok: problem === null, detail: problem ?? "answers" }),
+      (err: unknown) => ({ variable, model, ok: false, detail: `could not ask: ${err instanceof Error ? err.message : String(err)}` }),
+    ));
+  const hint = (variable: string, model: string) => retirementWarning(variable, model) ?? "check the id on the provider's model list";
+  if (env.GEMINI_API_KEY) {
+    const key = env.GEMINI_API_KEY;
+    const base = env.GEMINI_BASE_URL ?? "https://generativelanguage.googleapis.com";
+    for (const [variable, model] of [["GEMINI_MODEL", env.GEMINI_MODEL], ["GEMINI_SONG_MODEL", env.GEMINI_SONG_MODEL], ["GEMINI_EMBED_MODEL", env.GEMINI_EMBED_MODEL]]) {
+      // GET v1beta/models/{id}: the model's metadata, or 404 NOT_FOUND once it is shut down.
+      check(variable, model, async () => {
+        const res = await fetch(new URL(`/v1beta/models/${encodeURIComponent(model)}`, base), { headers: { "x-goog-api-key": key } });
+        return res.ok ? null : `HTTP ${res.status}: ${hint(variable, model)}`;
+      });
+    }
+  }
+  if (env.DEEPSEEK_API_KEY) {
+    const key = env.DEEPSEEK_API_KEY;
+    check("DEEPSEEK_MODEL", env.DEEPSEEK_MODEL, async () => {
+      // GET /models lists the ids this key may use (api-docs.deepseek.com, "Lists Models").
+      const res = await fetch(`${env.DEEPSEEK_BASE_URL.replace(/\/$/, "")}/models`, { headers: { authorization: `Bearer ${key}` } });
+      if (!res.ok) return `HTTP ${res.status} listing models`;
+      const ids = ((await res.json()) as { data?: Array<{ id?: string }> }).data?.map((m) => m.id) ?? [];
+      return ids.includes(env.DEEPSEEK_MODEL) ? null : `not among ${ids.join(", ") || "no models"}: ${hint("DEEPSEEK_MODEL", env.DEEPSEEK_MODEL)}`;
+    });
+  }
+  if (env.FAL_API_KEY) {
+    const doFetch = deps.falFetch ?? fetch;
+    const openApi = deps.falOpenApiUrl ?? "https://fal.ai/api/openapi/queue/openapi.json";
+    const falModels: Array<[string, string]> = [
+      ["FAL_PREVIEW_MODEL", env.FAL_PREVIEW_MODEL], ["FAL_STYLE_MODEL", env.FAL_STYLE_MODEL], ["FAL_KLING_MODEL", env.FAL_KLING_MODEL],
+      ["FAL_LUMA_MODEL", env.FAL_LUMA_MODEL], ["FAL_VEO_MODEL", env.FAL_VEO_MODEL], ["FAL_SONG_LORA_EDIT_MODEL", env.FAL_SONG_LORA_EDIT_MODEL],
+      ["FAL_SONG_LORA_MODEL", env.FAL_SONG_LORA_MODEL], ["FAL_SONG_INPAINT_MODEL", env.FAL_SONG_INPAINT_MODEL],
+    ];
+    for (const [variable, model] of falModels) {
+      // fal publishes each endpoint's OpenAPI document; an endpoint id that does not exist is a 404
+      // (seen in fal-ai/fal-js issue #101). Video endpoints are checked here without rendering anything.
+      check(variable, model, async () => {
+        const res = await doFetch(`${openApi}?endpoint_id=${encodeURIComponent(model)}`);
+        return res.ok ? null : `HTTP ${res.status}: fal has no endpoint ${model}`;
+      });
+    }
+  }
+  return Promise.all(checks);
+}
+
 /** Runs the checks for the keys present in `env`; returns the exit code. */
 export async function runSmoke(env: Env, deps: SmokeDeps = {}): Promise<number> {
   const out = deps.out ?? ((line: string) => console.log(line));
@@ -136,6 +200,10 @@ export async function runSmoke(env: Env, deps: SmokeDeps = {}): Promise<number> 
   const models: Record<Provider, string> = { GEMINI: env.GEMINI_MODEL, DEEPSEEK: env.DEEPSEEK_MODEL, FAL: env.FAL_PREVIEW_MODEL };
   out("Provider smoke test: one tiny real call per provider with a key. All costs are ESTIMATES.");
   out("");
+
+  const modelChecks = await checkModelIds(env, deps);
+  for (const c of modelChecks) out(`${c.ok ? "ok  " : "FAIL"} model    ${c.variable}=${c.model}: ${redactSecrets(c.detail, Object.values(keys).filter((k): k is string => Boolean(k)))}`);
+  if (modelChecks.length) out("");
 
   const pending: Array<Promise<Outcome>> = [];
   if (keys.GEMINI) pending.push(smokeGemini(env, keys.GEMINI));
@@ -161,19 +229,20 @@ export async function runSmoke(env: Env, deps: SmokeDeps = {}): Promise<number> 
     }
   }
 
-  const prices = { ...DEFAULT_MODEL_PRICES_USD, ...env.PRICE_TABLE };
+  const prices = createPriceList(env, { analyst: "real", director: "real", illustrator: "real", video: "real" });
   const videoModels = { KLING: env.FAL_KLING_MODEL, LUMA: env.FAL_LUMA_MODEL, GEMINI_PRO: env.FAL_VEO_MODEL };
   out("");
-  out(`Video engines${keys.FAL ? "" : " (need FAL_API_KEY)"}: not called, a clip costs dollars. Configured models:`);
+  out(`Video engines${keys.FAL ? "" : " (need FAL_API_KEY)"}: not rendered, a clip costs dollars. Configured models:`);
   for (const engine of PRODUCTION_ENGINES) {
-    const price = prices[videoModels[engine]];
-    out(`     ${engine.padEnd(10)} ${videoModels[engine]}  ${price === undefined ? "no price in the table" : `~${usd(price)} per clip (estimate)`}`);
+    const price = prices.usd({ name: `clip:${engine}`, durationS: env.SCENE_DURATION_S });
+    out(`     ${engine.padEnd(10)} ${videoModels[engine]}  ${price === 0 ? "no price in the table" : `${usd(price)} per ${env.SCENE_DURATION_S} s clip (list price)`}`);
   }
   out("");
   out(outcomes.length ? `Estimated spend of this run: at most ~${usd(spent)} (estimate; your provider dashboards have the real figure).` : "No provider key set: nothing was called, nothing was spent.");
 
-  const failed = outcomes.filter((o) => !o.ok).length;
-  if (failed) out(`${failed} of ${outcomes.length} provider check${outcomes.length === 1 ? "" : "s"} failed.`);
+  const failed = outcomes.filter((o) => !o.ok).length + modelChecks.filter((c) => !c.ok).length;
+  const total = outcomes.length + modelChecks.length;
+  if (failed) out(`${failed} of ${total} provider check${total === 1 ? "" : "s"} failed.`);
   return failed ? 1 : 0;
 }
 

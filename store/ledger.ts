@@ -53,7 +53,7 @@ export function createLedger(db: Db) {
       : null;
   }
 
-  async function begin(meta: CallMeta, requestId: string | null = null): Promise<void> {
+  async function begin(meta: Omit<CallMeta, "cost">, requestId: string | null = null): Promise<void> {
     // A failed call may be tried again under the same key; a completed one never.
     await db.query(
       `INSERT INTO provider_calls (idempotency_key, job_id, scene_id, operation, provider, request_id, status, attempts, submitted_at)
@@ -125,14 +125,17 @@ export function createLedger(db: Db) {
     return r.rowCount > 0;
   }
 
-  /** Runs fn once per key; later calls with the same key return the stored result. */
-  async function once<T>(meta: CallMeta, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs fn once per key; later calls with the same key return the stored result. `cost` may be a
+   * function of the result, for calls billed by what they turn out to be (a song's length).
+   */
+  async function once<T>(meta: Omit<CallMeta, "cost"> & { cost?: number | ((result: T) => number) }, fn: () => Promise<T>): Promise<T> {
     const existing = await get<T>(meta.key);
     if (existing?.status === "completed") return existing.result as T;
     await begin(meta);
     try {
       const result = await fn();
-      await complete(meta.key, result, meta.cost ?? 0);
+      await complete(meta.key, result, typeof meta.cost === "function" ? meta.cost(result) : meta.cost ?? 0);
       return result;
     } catch (err) {
       await fail(meta.key, err instanceof Error ? err.message : String(err));

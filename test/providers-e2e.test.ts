@@ -39,7 +39,7 @@ describe("a job against the real provider SDKs (loopback stand-ins)", () => {
       ...extra,
       DATA_DIR: dir, LOG_LEVEL: "silent", GEMINI_API_KEY: "gem-test", GEMINI_BASE_URL: gemini.url,
       DEEPSEEK_API_KEY: "ds-test", DEEPSEEK_BASE_URL: deepseek.url, FAL_API_KEY: "fal-test", FAL_API_URL: fal.url,
-      VIDEO_POLL_INTERVAL_MS: "250",
+      VIDEO_POLL_INTERVAL_MS: "250", LORA_URL_TEMPLATE: "https://weights.example.invalid/loras/{id}.safetensors",
     });
     const app = await createApp(config, { logger: pino({ level: "silent" }) });
     apps.push(app);
@@ -58,18 +58,45 @@ describe("a job against the real provider SDKs (loopback stand-ins)", () => {
     expect(accepted().filter((m) => m.includes("image-to-image"))).toHaveLength(1);
 
     const view = (await app.runner.view(jobId))!;
-    expect(view.approvalCredits).toBeGreaterThan(0);
+    // Credits follow each clip's price: the storyboard's third scene is 10 s, twice a 5 s Kling clip.
+    const perScene = view.scenes.map((c) => c.approvalCredits);
+    expect(perScene).toEqual([1, 1, 2]);
+    expect(view.approvalCredits).toBe(2);
     await app.runner.approveAll(jobId, OWNER);
     const done = await finished(app.runner, jobId);
     expect(done.stage).toBe("done");
     const clips = accepted().filter((m) => m.includes("video"));
     expect(clips).toHaveLength(3);
     const owner = await app.runner.users.ensure(OWNER);
-    expect(await app.runner.store.credits.balance(owner.id)).toBe(10 - 3 * view.approvalCredits);
+    expect(await app.runner.store.credits.balance(owner.id)).toBe(10 - 4);
     expect(done.costUsd).toBeGreaterThan(0);
     // Every request carried the key, and results were copied into our blob store.
     expect(fal.requests.filter((r) => r.host.includes("queue")).every((r) => r.authorized)).toBe(true);
     expect((await app.tools.editor.probe(await app.tools.blobs.get(done.finalVideoKey!))).videoCodec).toBe("h264");
+  });
+
+  it("books a 3-scene job at exactly what fal bills, line by line, and each model call once", async () => {
+    const app = await open();
+    const { jobId } = await app.runner.start({ actor: OWNER, file: { bytes: await brandImage(24), filename: "brand.png" } });
+    await reviewsOpen(app.runner, jobId, 3);
+    await app.runner.approveAll(jobId, OWNER);
+    const done = await finished(app.runner, jobId);
+    expect(done.stage).toBe("done");
+
+    const rows = (await app.db.query<{ provider: string; cost: string }>(
+      "SELECT provider, cost FROM provider_calls WHERE job_id = $1 AND status <> 'failed'", [jobId],
+    )).rows;
+    const usd = (list: Array<{ cost: string }>) => Math.round(list.reduce((n, r) => n + Number(r.cost), 0) * 1e4) / 1e4;
+    const falRows = rows.filter((r) => ["illustrator", "KLING", "LUMA", "GEMINI_PRO"].includes(r.provider));
+    // One style reference, three previews, three clips (5 s, 5 s and the storyboard's 10 s scene).
+    expect(falRows.map((r) => Number(r.cost)).sort()).toEqual(fal.billing().map((e) => e.usd).sort());
+    expect(usd(falRows)).toBe(fal.billedTotal());
+    expect(fal.billedTotal()).toBe(0.025 + 3 * 0.003 + 0.35 + 0.35 + 0.7);
+    // Model calls are token-billed and booked at an estimate: one line per request the stand-ins answered.
+    const modelRows = rows.filter((r) => ["analyst", "director"].includes(r.provider));
+    expect(modelRows).toHaveLength(gemini.requests.length + deepseek.requests.length);
+    expect(modelRows.every((r) => Number(r.cost) > 0)).toBe(true);
+    expect(done.costUsd).toBeCloseTo(usd(rows), 4);
   });
 
   it("runs a song job: Gemini hears the MP3, fal draws through the LoRA, Kling gets anchor frames", async () => {

@@ -64,7 +64,7 @@ beforeEach(() => {
   fal.reset();
 });
 
-const analyst = () => createGeminiSongAnalyst({ apiKey: GEMINI_KEY, model: "gemini-2.5-pro", baseUrl: gemini.url, deadlineMs: 5_000, songDeadlineMs: 5_000 });
+const analyst = () => createGeminiSongAnalyst({ apiKey: GEMINI_KEY, model: "gemini-3.8-flash", baseUrl: gemini.url, deadlineMs: 5_000, songDeadlineMs: 5_000 });
 const userText = (i = 0) => gemini.requests[i].body.contents?.[0].parts.map((p) => p.text ?? "").join("\n") ?? "";
 const flat = (scenes: Array<{ shots: SongShot[] }>) => scenes.flatMap((s) => s.shots);
 const shotsOf = (a: { scenes: Array<{ shots: SongShot[] }> }) => flat(a.scenes);
@@ -90,7 +90,7 @@ describe("Gemini song analyst (@langchain/google-genai → stand-in)", () => {
     expect(gemini.requests).toHaveLength(1);
     const [req] = gemini.requests;
     expect(req.keyOk).toBe(true);
-    expect(req.model).toBe("gemini-2.5-pro");
+    expect(req.model).toBe("gemini-3.8-flash");
     expect(req.media).toEqual([{ mimeType: "audio/mp3", bytes: mp3.data.byteLength }]);
     expect(req.body.contents?.[0].parts.find((p) => p.inlineData)?.inlineData?.data).toBe(Buffer.from(mp3.data).toString("base64"));
     expect(Object.keys(req.body.generationConfig?.responseSchema?.properties ?? {})).toEqual(expect.arrayContaining(["scenes", "bpm", "sections", "lyrics", "duration_ms"]));
@@ -347,7 +347,8 @@ describe("fal song illustrator (@fal-ai/client → stand-in)", () => {
     const [sub] = fal.submissions;
     expect(sub.model).toBe(FLUX2_LORA_EDIT_MODEL);
     expect(sub.input).toMatchObject({
-      prompt, seed: 77, image_size: "landscape_16_9", num_images: 1,
+      // 1280×720: the shot is a clip's first frame (the landscape_16_9 preset is 1024×576, below 720p).
+      prompt, seed: 77, image_size: { width: 1280, height: 720 }, num_images: 1,
       loras: [{ path: "https://weights.example.invalid/loras/miriN14.safetensors", scale: 1 }],
     });
     const urls = sub.input.image_urls as string[];
@@ -386,7 +387,7 @@ describe("fal song illustrator (@fal-ai/client → stand-in)", () => {
   });
 
   it("maps LoRA ids through the template; a bad id fails before anything is uploaded or paid", async () => {
-    expect(() => loraUrlFromTemplate("https://x.example/{id}/w.safetensors")("a b")).toThrow(/invalid LoRA id/);
+    expect(() => loraUrlFromTemplate("https://x.example/{id}/w.safetensors")("a b")).toThrow(/LoRA id "a b" is not valid/);
     expect(() => loraUrlFromTemplate("https://x.example/w.safetensors")).toThrow(/\{id\}/);
     expect(() => loraUrlFromTemplate("ftp://x.example/{id}")).toThrow(/http/);
     expect(loraUrlFromTemplate("https://x.example/{id}.safetensors")("miri.N_14")).toBe("https://x.example/miri.N_14.safetensors");

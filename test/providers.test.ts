@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import pino from "pino";
+import sharp from "sharp";
 import type { ClipRequest, Media, ProductionEngine, VideoEngine, YellowContextPayload } from "../tools/ports.js";
 import {
   CircuitOpenError,
@@ -66,8 +67,8 @@ function resilience(overrides: Record<string, Partial<ResiliencePolicy>> = {}) {
   return r;
 }
 
-const analyst = () => createGeminiAnalyst({ apiKey: GEMINI_KEY, model: "gemini-2.5-flash", baseUrl: gemini.url, deadlineMs: 5_000 });
-const director = (deadlineMs = 5_000) => createDeepSeekDirector({ apiKey: DEEPSEEK_KEY, model: "deepseek-v4-flash", baseUrl: deepseek.url, deadlineMs });
+const analyst = () => createGeminiAnalyst({ apiKey: GEMINI_KEY, model: "gemini-3.5-flash-lite", baseUrl: gemini.url, deadlineMs: 5_000 });
+const director = (deadlineMs = 5_000) => createDeepSeekDirector({ apiKey: DEEPSEEK_KEY, model: "deepseek-flash", baseUrl: deepseek.url, deadlineMs });
 const falClient = () => createFal({ apiKey: FAL_KEY, fetch: fal.fetch });
 const download = () => createDownloader({ fetch: fal.fetch });
 const illustrator = () => createFalIllustrator({ client: falClient(), download: download(), pollIntervalMs: 10, deadlineMs: 5_000 });
@@ -102,7 +103,7 @@ describe("Gemini analyst (@langchain/google-genai → stand-in)", () => {
     expect(result).toEqual({ ...analysis, integrityNotes: SAMPLE_ANALYSIS.integrity_notes });
     expect(gemini.requests).toHaveLength(1);
     const [req] = gemini.requests;
-    expect(req.model).toBe("gemini-2.5-flash");
+    expect(req.model).toBe("gemini-3.5-flash-lite");
     expect(req.keyOk).toBe(true);
     expect(JSON.stringify(req.body)).not.toContain(GEMINI_KEY);
     const parts = req.body.contents?.[0].parts ?? [];
@@ -172,7 +173,7 @@ describe("Gemini analyst (@langchain/google-genai → stand-in)", () => {
   it("a hanging generateContent hits the analyst's deadline", async () => {
     gemini.hangNext();
     const started = Date.now();
-    const slow = createGeminiAnalyst({ apiKey: GEMINI_KEY, model: "gemini-2.5-flash", baseUrl: gemini.url, deadlineMs: 200 });
+    const slow = createGeminiAnalyst({ apiKey: GEMINI_KEY, model: "gemini-3.5-flash-lite", baseUrl: gemini.url, deadlineMs: 200 });
     await expect(slow.analyzeBrand(png)).rejects.toMatchObject({ provider: "GEMINI", code: "TIMEOUT", retryable: true });
     expect(Date.now() - started).toBeLessThan(1_500);
     expect(gemini.requests).toHaveLength(1);
@@ -203,7 +204,7 @@ describe("DeepSeek director (openai SDK → stand-in)", () => {
     expect(deepseek.requests).toHaveLength(1);
     const { body, keyOk } = deepseek.requests[0];
     expect(keyOk).toBe(true);
-    expect(body).toMatchObject({ model: "deepseek-v4-flash", response_format: { type: "json_object" }, thinking: { type: "disabled" }, max_tokens: 4000 });
+    expect(body).toMatchObject({ model: "deepseek-flash", response_format: { type: "json_object" }, thinking: { type: "disabled" }, max_tokens: 4000 });
     expect(body.messages[0].content).toMatch(/json/);
     expect(body.messages[0].content).toContain('"scenes":[');
   });
@@ -254,7 +255,7 @@ describe("DeepSeek director (openai SDK → stand-in)", () => {
 
   it("never puts the API key into an error", async () => {
     const wrongKey = "sk-wrong-key-1234567890";
-    const d = createDeepSeekDirector({ apiKey: wrongKey, model: "deepseek-v4-flash", baseUrl: deepseek.url, deadlineMs: 5_000 });
+    const d = createDeepSeekDirector({ apiKey: wrongKey, model: "deepseek-flash", baseUrl: deepseek.url, deadlineMs: 5_000 });
     const err = await resilience().wrap("DEEPSEEK", d.directScenes)(input).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "AUTH_FAILED", userAction: "CONTACT_SUPPORT" });
     expect(String((err as Error).message)).not.toContain(wrongKey);
@@ -281,7 +282,7 @@ describe("fal illustrator (@fal-ai/client → stand-in)", () => {
     const out = await illustrator().styleReference({ image: png, prompt: analysis.brandEssencePrompt, strength: 0.4, seed: 1234 });
     expect(isPng(out)).toBe(true);
     expect(out.contentType).toBe("image/png");
-    expect(fal.uploads).toEqual([{ contentType: "image/png", size: png.data.byteLength, hadAuthorization: false }]);
+    expect(fal.uploads).toEqual([{ contentType: "image/png", size: png.data.byteLength, hadAuthorization: false, width: 64, height: 36 }]);
     expect(fal.submissions).toHaveLength(1);
     const [sub] = fal.submissions;
     expect(sub.model).toBe("fal-ai/flux/dev/image-to-image");
@@ -293,18 +294,20 @@ describe("fal illustrator (@fal-ai/client → stand-in)", () => {
     expect(fal.requests.some((r) => r.path === `/fal-ai/flux/requests/${sub.requestId}/status`)).toBe(true);
   });
 
-  it("preview: flux schnell at 16:9 with the seed", async () => {
+  it("preview: flux schnell at 1280×720 (a clip's first frame: 720p) with the seed, as the JPEG it asked for", async () => {
     const out = await illustrator().preview({ prompt: "Scene 1: bottle on travertine", styleReference: png, seed: 7, sequenceIndex: 0, sceneCount: 3 });
-    expect(isPng(out)).toBe(true);
+    expect(out.contentType).toBe("image/jpeg");
+    expect(await sharp(out.data).metadata()).toMatchObject({ width: 1280, height: 720, format: "jpeg" });
     expect(fal.submissions).toHaveLength(1);
-    expect(fal.submissions[0]).toMatchObject({ model: "fal-ai/flux/schnell", input: { prompt: "Scene 1: bottle on travertine", image_size: "landscape_16_9", seed: 7 } });
+    expect(fal.submissions[0]).toMatchObject({ model: "fal-ai/flux/schnell", input: { prompt: "Scene 1: bottle on travertine", image_size: { width: 1280, height: 720 }, seed: 7 } });
+    expect(fal.submissions[0].ignoredFields).toEqual([]);
   });
 
   it("spec §7 2b: a preview failing twice then succeeding returns the image after 3 submissions", async () => {
     fal.failSubmits(2, 500);
     const preview = resilience().wrap("FLUX", illustrator().preview);
     const out = await preview({ prompt: "Scene 2", styleReference: png, seed: 8, sequenceIndex: 1, sceneCount: 3 });
-    expect(isPng(out)).toBe(true);
+    expect(out.contentType).toBe("image/jpeg");
     expect(fal.submissions).toHaveLength(3);
     expect(fal.accepted()).toHaveLength(1);
   });

@@ -131,6 +131,13 @@ function deepSeekError(err: unknown, apiKey: string, deadline: AbortSignal): unk
     }
     if (status === 401 || status === 403) return new ProviderError({ provider: PROVIDER, code: "AUTH_FAILED", message, status, cause: err });
     if (status === 402) return new ProviderError({ provider: PROVIDER, code: "QUOTA_EXHAUSTED", message, status, cause: err });
+    // DeepSeek answers an id it does not serve with 400 "Model Not Exist": a configuration error, said plainly.
+    if (status === 400 && /model not exist/i.test(err.message)) {
+      return new ClientError({
+        provider: PROVIDER, code: "INVALID_REQUEST", message, status, cause: err,
+        userMessage: "The storyboard writer's model is not available any more. The bot's operator has to set a current DEEPSEEK_MODEL.",
+      });
+    }
     if (status >= 400 && status < 500) return new ClientError({ provider: PROVIDER, code: "INVALID_REQUEST", message, status, cause: err });
     return new ProviderError({ provider: PROVIDER, code: "SCRIPT_FAILED", message, status, retryable: true, cause: err });
   }

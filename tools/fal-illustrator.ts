@@ -2,10 +2,16 @@
  * The Artistic Director (spec §1–2): Flux through fal's queue. `styleReference` is a Flux-dev
  * img2img of the upload (spec §2 stage 2); `preview` is a Flux-schnell frame per scene. Outputs
  * are downloaded at once because fal CDN URLs expire; only bytes leave this adapter.
+ *
+ * Sizes are what the video engines need and what fal bills: a preview is an approved clip's first
+ * frame, so it is drawn at 1280×720 (the "landscape_16_9" preset is 1024×576, below the 720p Veo
+ * asks for); img2img answers at its input's size and fal bills per megapixel, so a brand image of
+ * up to 40 MP is scaled to one megapixel first (bot/prices.ts books one).
  */
 import type { FalClient } from "@fal-ai/client";
 import type { Illustrator, Media, PreviewInput, StyleReferenceInput } from "./ports.js";
 import { createDownloader, generateFalImage, uploadMedia, type Download } from "./fal.js";
+import { FRAME_SIZE, MEGAPIXEL, fitWithin } from "./frames.js";
 
 const PROVIDER = "FLUX";
 
@@ -44,7 +50,7 @@ export function createFalIllustrator(options: FalIllustratorOptions): Illustrato
     styleReference(input: StyleReferenceInput) {
       return generate(styleModel, async () => ({
         prompt: input.prompt,
-        image_url: await uploadMedia(client, input.image),
+        image_url: await uploadMedia(client, await fitWithin(input.image, MEGAPIXEL)),
         strength: input.strength,
         seed: input.seed,
         num_images: 1,
@@ -56,13 +62,13 @@ export function createFalIllustrator(options: FalIllustratorOptions): Illustrato
     preview(input: PreviewInput) {
       return generate(previewModel, async () => ({
         prompt: input.prompt,
-        image_size: "landscape_16_9",
+        image_size: { ...FRAME_SIZE },
         seed: input.seed,
         num_images: 1,
         output_format: "jpeg",
         enable_safety_checker: true,
         ...(previewTakesImage
-          ? { image_url: await uploadMedia(client, input.styleReference), strength: previewStrength }
+          ? { image_url: await uploadMedia(client, await fitWithin(input.styleReference, MEGAPIXEL)), strength: previewStrength }
           : { num_inference_steps: 4 }), // schnell's default; sub-4 s previews (spec §1)
       }));
     },

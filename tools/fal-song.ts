@@ -19,14 +19,17 @@ import type { FalClient } from "@fal-ai/client";
 import type { Media, ShotImageInput, SongIllustrator } from "./ports.js";
 import { ClientError } from "./resilience.js";
 import { createDownloader, generateFalImage, uploadMedia, type Download } from "./fal.js";
+import { FRAME_SIZE } from "./frames.js";
 
 const PROVIDER = "FLUX";
 
 export const FLUX2_LORA_EDIT_MODEL = "fal-ai/flux-2/lora/edit";
 export const FLUX2_LORA_MODEL = "fal-ai/flux-2/lora";
 export const FLUX_INPAINT_MODEL = "fal-ai/flux-lora/inpainting";
+/** flux-2/lora/edit reads the first 3 image_urls (endpoints.d.ts, Flux2LoraEditInput): no more are sent or billed. */
+export const MAX_LORA_REFERENCES = 3;
 
-type ImageSize = "square_hd" | "square" | "portrait_4_3" | "portrait_16_9" | "landscape_4_3" | "landscape_16_9";
+type ImageSize = { width: number; height: number } | "square_hd" | "square" | "portrait_4_3" | "portrait_16_9" | "landscape_4_3" | "landscape_16_9";
 
 export interface FalSongIllustratorOptions {
   client: FalClient;
@@ -44,13 +47,18 @@ export interface FalSongIllustratorOptions {
   pollIntervalMs?: number;
   /** References sent per shot, the most recent kept. Default 3, what flux-2/lora/edit reads. */
   maxReferences?: number;
-  /** Frames feed 16:9 video engines. Default landscape_16_9. */
+  /** Frames feed 16:9 video engines at 720p or more. Default 1280×720 (the landscape_16_9 preset is 1024×576). */
   imageSize?: ImageSize;
   /** LoRA strength, 0–4 on fal. Default 1. */
   loraScale?: number;
 }
 
 const LORA_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** loraUrlOf of a bot that was given no LORA_URL_TEMPLATE: every song shot says why it cannot be drawn. */
+export function loraLocationMissing(): never {
+  throw new Error("this bot does not know where LoRA weights are stored (LORA_URL_TEMPLATE is not set); ask its operator to set it");
+}
 
 /**
  * "https://…/{id}.safetensors" → a loraUrlOf. Fails at wiring time on a template without {id} or
@@ -61,7 +69,7 @@ export function loraUrlFromTemplate(template: string): (loraId: string) => strin
   const probe = new URL(template.replaceAll("{id}", "probe"));
   if (probe.protocol !== "https:" && probe.protocol !== "http:") throw new Error("LORA_URL_TEMPLATE must be an http(s) URL");
   return (loraId) => {
-    if (!LORA_ID.test(loraId)) throw new Error(`invalid LoRA id "${loraId}"`);
+    if (!LORA_ID.test(loraId)) throw new Error(`the LoRA id "${loraId}" is not valid (letters, digits, ".", "_" and "-" only)`);
     return template.replaceAll("{id}", encodeURIComponent(loraId));
   };
 }
@@ -75,8 +83,8 @@ export function createFalSongIllustrator(options: FalSongIllustratorOptions): So
     inpaintModel = FLUX_INPAINT_MODEL,
     deadlineMs = 90_000,
     pollIntervalMs = 500,
-    maxReferences = 3,
-    imageSize = "landscape_16_9",
+    maxReferences = MAX_LORA_REFERENCES,
+    imageSize = { ...FRAME_SIZE },
     loraScale = 1,
   } = options;
   const download = options.download ?? createDownloader();
@@ -91,7 +99,11 @@ export function createFalSongIllustrator(options: FalSongIllustratorOptions): So
       try {
         path = loraUrlOf(input.loraId);
       } catch (err) {
-        throw new ClientError({ provider: PROVIDER, code: "INVALID_REQUEST", message: `no LoRA weights for "${input.loraId}": ${(err as Error).message}`, cause: err });
+        const why = (err as Error).message;
+        throw new ClientError({
+          provider: PROVIDER, code: "INVALID_REQUEST", message: `no LoRA weights for "${input.loraId}": ${why}`,
+          userMessage: `The character's LoRA weights cannot be found: ${why}.`, cause: err,
+        });
       }
       const loras = [{ path, scale: loraScale }];
       const references = maxReferences > 0 ? input.references.slice(-maxReferences) : [];

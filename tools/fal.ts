@@ -12,11 +12,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ApiError, ValidationError, createFalClient, type FalClient } from "@fal-ai/client";
 import type { Media } from "./ports.js";
 import { ClientError, ProviderError, anySignal, attemptSignal, classifyError, redactSecrets, type ServiceKind } from "./resilience.js";
+import { SubmitOutcomeUnknownError, guardSubmits } from "./fal-transport.js";
 
 export { createFalIllustrator, type FalIllustratorOptions } from "./fal-illustrator.js";
+export { SubmitOutcomeUnknownError } from "./fal-transport.js";
 export {
   createFalVideoEngine,
   buildEngineInput,
+  billedClip,
   KLING_MODEL,
   LUMA_MODEL,
   VEO_MODEL,
@@ -30,9 +33,13 @@ export interface FalConnectionOptions {
   fetch?: typeof fetch;
 }
 
-/** A separate client instance (not the `fal` singleton): config never leaks between users. */
+/**
+ * A separate client instance (not the `fal` singleton): config never leaks between users. Its
+ * fetch never lets the SDK repeat a submit that may have reached fal (fal-transport.ts).
+ */
 export function createFal(options: FalConnectionOptions): FalClient {
-  return createFalClient({ credentials: options.apiKey, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const inner = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  return createFalClient({ credentials: options.apiKey, fetch: guardSubmits(inner) });
 }
 
 /** Fetches a result's bytes. fal CDN URLs expire, so results are downloaded at once. */
@@ -66,6 +73,22 @@ export function createDownloader(options: DownloaderOptions = {}): Download {
     const contentType = (res.headers.get("content-type") ?? "application/octet-stream").split(";")[0].trim();
     return { data, contentType };
   };
+}
+
+/**
+ * Settles with `work`, or rejects with the signal's reason as soon as it aborts. fal's storage
+ * upload takes no AbortSignal, so an upload past its deadline is abandoned, not stopped (it is free).
+ */
+export function raceSignal<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => { signal.removeEventListener("abort", onAbort); resolve(value); },
+      (err) => { signal.removeEventListener("abort", onAbort); reject(err); },
+    );
+  });
 }
 
 /** Uploads bytes to fal storage and returns the file URL a model can read. */
@@ -134,6 +157,11 @@ export function falError(err: unknown, ctx: FalErrorContext): unknown {
   // A caller cancelled: hand back its reason (what surfaced may be a poll's generic AbortError).
   const cancelled = ctx.callerSignals.find((s) => s?.aborted);
   if (cancelled) return cancelled.reason;
+  if (err instanceof SubmitOutcomeUnknownError) {
+    // A preview costs a fraction of a cent and a retry is what the user wants; a clip costs dollars,
+    // so fal-video.ts never gets here for a submit (it decides before, see submitError).
+    return new ProviderError({ provider, code: failure, message, retryable: !production, fallbackAvailable: production, cause: err });
+  }
   if (err instanceof ValidationError) {
     const summary = validationSummary(err);
     return new ClientError({

@@ -78,6 +78,13 @@ export function geminiError(err: unknown, call: GeminiCall): unknown {
   if (status === 401 || status === 403 || details.some((d) => d.reason === "API_KEY_INVALID")) {
     return new ProviderError({ provider: PROVIDER, code: "AUTH_FAILED", message, status, cause: err });
   }
+  // Google answers a model it does not serve (shut down, or misspelt) with 404 NOT_FOUND.
+  if (status === 404) {
+    return new ClientError({
+      provider: PROVIDER, code: "INVALID_REQUEST", message, status, cause: err,
+      userMessage: "The Gemini model this bot is set to use is not available (it may have been shut down). The bot's operator has to choose a current one.",
+    });
+  }
   if (status !== undefined && status >= 400 && status < 500) {
     return new ClientError({ provider: PROVIDER, code: "INVALID_REQUEST", message, status, cause: err });
   }

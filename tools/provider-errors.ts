@@ -132,6 +132,19 @@ export class RenderFailedError extends ProviderError {
   }
 }
 
+/**
+ * A paid submit that may have reached the provider although no answer came back (a timeout, a
+ * connection broken after the request left): it may be queued and billed, so it is never sent
+ * again. A runner that can learn the request id later (a webhook) may wait for it instead of
+ * moving to the next engine.
+ */
+export class SubmissionUncertainError extends ProviderError {
+  override readonly name: string = "SubmissionUncertainError";
+  constructor(init: Omit<ProviderErrorInit, "retryable">) {
+    super({ ...init, retryable: false });
+  }
+}
+
 /** The provider's breaker is open: we did not call it at all. */
 export class CircuitOpenError extends ProviderError {
   override readonly name: string = "CircuitOpenError";

@@ -23,6 +23,7 @@ export {
   DeadlineError,
   ProviderError,
   RenderFailedError,
+  SubmissionUncertainError,
   classifyError,
   redactSecrets,
   retryAfterOf,
@@ -61,7 +62,11 @@ export interface ResiliencePolicy {
    * itself has no deadline while the provider reports it queued or running.
    */
   timeoutMs: number;
-  /** Engines only: deadline of one `submit` attempt (an upload plus a POST, never minutes). */
+  /**
+   * Engines only: outer deadline of one `submit` attempt. The fal adapter gives its uploads (60 s)
+   * and its POST (30 s) a deadline each, so this one only catches an adapter that hangs; it is
+   * never retried (the POST may have left).
+   */
   submitTimeoutMs?: number;
   /** Engines only: deadline of one status or cancel call. Default 30 s. */
   pollTimeoutMs?: number;
@@ -88,9 +93,9 @@ export const SPEC_POLICIES: Record<SpecProvider, ResiliencePolicy> = {
   DEEPSEEK: { kind: "script", retries: 3, backoff: "exponential", baseMs: 2_000, maxDelayMs: 30_000, timeoutMs: 30_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 4, minTimeMs: 0 } },
   GEMINI_EMBED: { kind: "analysis", retries: 3, backoff: "exponential", baseMs: 2_000, maxDelayMs: 30_000, timeoutMs: 30_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 4, minTimeMs: 0 } },
   FLUX: { kind: "preview", retries: 3, backoff: "exponential", baseMs: 1_000, maxDelayMs: 30_000, timeoutMs: 20_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 4, minTimeMs: 0 } },
-  KLING: { kind: "production", retries: 2, backoff: "fixed", baseMs: 30_000, timeoutMs: 300_000, submitTimeoutMs: 30_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 2, minTimeMs: 1_000 } },
-  LUMA: { kind: "production", retries: 2, backoff: "fixed", baseMs: 30_000, timeoutMs: 300_000, submitTimeoutMs: 30_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 2, minTimeMs: 1_000 } },
-  GEMINI_PRO: { kind: "production", retries: 2, backoff: "fixed", baseMs: 30_000, timeoutMs: 360_000, submitTimeoutMs: 30_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 2, minTimeMs: 1_000 } },
+  KLING: { kind: "production", retries: 2, backoff: "fixed", baseMs: 30_000, timeoutMs: 300_000, submitTimeoutMs: 100_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 2, minTimeMs: 1_000 } },
+  LUMA: { kind: "production", retries: 2, backoff: "fixed", baseMs: 30_000, timeoutMs: 300_000, submitTimeoutMs: 100_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 2, minTimeMs: 1_000 } },
+  GEMINI_PRO: { kind: "production", retries: 2, backoff: "fixed", baseMs: 30_000, timeoutMs: 360_000, submitTimeoutMs: 100_000, breaker: SPEC_BREAKER, limiter: { maxConcurrent: 2, minTimeMs: 1_000 } },
 };
 
 /** Wait before retry number `retryIndex` (1-based), before delayScale. */

@@ -1,5 +1,5 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import { contextOf } from "../context.js";
+import { contextOf, priceOf } from "../context.js";
 import type { JobStateType, JobStateUpdate } from "../state.js";
 
 /**
@@ -16,7 +16,7 @@ export async function analyzeBrand(state: JobStateType, config: LangGraphRunnabl
   const analysis =
     reused ??
     (await ledger.once(
-      { key: `${job.id}:analysis`, jobId: job.id, operation: "analyze_brand", provider: "analyst", cost: settings.prices.analysis },
+      { key: `${job.id}:analysis`, jobId: job.id, operation: "analyze_brand", provider: "analyst", cost: priceOf(settings, "analysis") },
       async () => tools.analyst.analyzeBrand(await tools.blobs.get(job.inputKey)),
     ));
   await jobs.saveAnalysis(job.id, analysis);

@@ -1,5 +1,5 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import { contextOf } from "../context.js";
+import { contextOf, priceOf } from "../context.js";
 import { stableUuid } from "../../store/ids.js";
 import type { JobStateType, JobStateUpdate } from "../state.js";
 
@@ -14,7 +14,9 @@ export async function analyzeSong(state: JobStateType, config: LangGraphRunnable
   await jobs.setStatus(job.id, "analyzing");
   await shotStates.enter(job.id, null, "AUDIO_ANALYSIS", `${job.id}:audio_analysis`);
   const analysis = await ledger.once(
-    { key: `${job.id}:song_analysis`, jobId: job.id, operation: "analyze_song", provider: "song_analyst", cost: settings.prices.analysis },
+    { key: `${job.id}:song_analysis`, jobId: job.id, operation: "analyze_song", provider: "song_analyst",
+      // Billed by the song's length (audio tokens), known once the analysis is back.
+      cost: (a: { durationMs: number }) => priceOf(settings, { name: "song_analysis", durationS: a.durationMs / 1000 }) },
     async () =>
       tools.songAnalyst.analyzeSong({
         audio: await tools.blobs.get(job.inputKey), minShotMs: settings.song.minShotMs, maxShotMs: settings.song.maxShotMs,

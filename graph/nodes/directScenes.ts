@@ -1,5 +1,5 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
-import { contextOf } from "../context.js";
+import { contextOf, priceOf } from "../context.js";
 import { determineProductionEngine } from "../routing.js";
 import { stableUuid } from "../../store/ids.js";
 import type { JobStateType, JobStateUpdate } from "../state.js";
@@ -17,7 +17,7 @@ export async function directScenes(state: JobStateType, config: LangGraphRunnabl
   const { engine, reason } = determineProductionEngine(analysis);
 
   const scripts = await ledger.once(
-    { key: `${job.id}:storyboard`, jobId: job.id, operation: "direct_scenes", provider: "director", cost: settings.prices.script },
+    { key: `${job.id}:storyboard`, jobId: job.id, operation: "direct_scenes", provider: "director", cost: priceOf(settings, "script") },
     async () =>
       tools.director.directScenes({
         analysis, engine, sceneCount: settings.sceneCount,

@@ -118,17 +118,16 @@ export async function submitClip(
 ): Promise<{ callKey: string; submission: { ok: true; requestId: string } | { ok: false; error: string } }> {
   const callKey = `${scene.sceneId}:${step}:clip:${engine}`;
   const port = ctx.tools.engines[engine];
+  const version = (await ctx.scenes.version(versionId))!;
+  // Booked at the price of the clip the engine is asked for (engine and length).
+  const durationS = extras.durationS ?? version.durationS;
   const submission = await ctx.ledger.submitOnce(
-    { key: callKey, jobId: scene.job.id, sceneId: scene.sceneId, operation: "clip", provider: engine, cost: priceOf(ctx.settings, `clip:${engine}`) },
+    { key: callKey, jobId: scene.job.id, sceneId: scene.sceneId, operation: "clip", provider: engine, cost: priceOf(ctx.settings, { name: `clip:${engine}`, durationS }) },
     async () => {
-      const version = (await ctx.scenes.version(versionId))!;
       const startFrame = await ctx.tools.blobs.get(version.previewKey!);
       const endFrame = extras.endFrameKey ? await ctx.tools.blobs.get(extras.endFrameKey) : undefined;
       const { requestId } = await port.submit(
-        {
-          startFrame, endFrame, prompt: extras.prompt ?? version.cinematographyPrompt,
-          durationS: extras.durationS ?? version.durationS,
-        },
+        { startFrame, endFrame, prompt: extras.prompt ?? version.cinematographyPrompt, durationS },
         callKey,
       );
       return requestId;

@@ -38,7 +38,7 @@ export async function draftAndValidate(ctx: GraphContext, shot: ShotRef, step: n
   for (let attempt = 0; attempt < ctx.settings.song.maxAuditAttempts; attempt++) {
     const key = `${sceneId}:${step}:audit:${attempt}`;
     const result = await ctx.ledger.once(
-      { key, jobId: shot.job.id, sceneId, operation: "audit", provider: "song_analyst", cost: priceOf(ctx.settings, "edit") },
+      { key, jobId: shot.job.id, sceneId, operation: "audit", provider: "song_analyst", cost: priceOf(ctx.settings, "audit") },
       async () => {
         await ctx.shotStates.enter(shot.job.id, sceneId, "DRAFT", `${key}:draft`, attempt > 0 ? `automatic fix ${attempt}` : undefined);
         const rules = (await ctx.rules.relevant(project.id, shot.description, 3)).map((r) => r.text);
@@ -77,12 +77,15 @@ export async function draftAndValidate(ctx: GraphContext, shot: ShotRef, step: n
 export async function makeShotImage(ctx: GraphContext, shot: ShotRef, step: number, draft: { prompt: string; versionId: string }, kind: Exclude<VersionKind, "clip" | "revert">, decision: { note?: string; actorId?: string } = {}): Promise<PreviewResult> {
   const key = `${shot.sceneId}:${step}:image`;
   const settings = shot.project.config.globalSettings;
+  // FLUX.2 edits bill their reference images too: count them before booking (loaded only when paid for).
+  const earlier = await approvedShots(ctx, shot);
   return ctx.ledger.once(
-    { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "shot_image", provider: "song_illustrator", cost: priceOf(ctx.settings, "preview") },
+    { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "shot_image", provider: "song_illustrator", cost: priceOf(ctx.settings, { name: "shot_image", inputImages: earlier.length }) },
     async () => {
       await ctx.shotStates.enter(shot.job.id, shot.sceneId, "GENERATING_IMAGE", `${key}:generating`);
       const image = await ctx.tools.songIllustrator.shotImage({
-        prompt: draft.prompt, loraId: settings.loraWeightsId, references: await approvedReferences(ctx, shot), seed: seedFor(key),
+        prompt: draft.prompt, loraId: settings.loraWeightsId, seed: seedFor(key),
+        references: await Promise.all(earlier.map((s) => ctx.tools.blobs.get(s.current!.previewKey!))),
       });
       const version = await ctx.scenes.append(
         {
@@ -100,18 +103,17 @@ export async function makeShotImage(ctx: GraphContext, shot: ShotRef, step: numb
 }
 
 /** Earlier shots already approved: FLUX.2 multi-reference keeps the character and look continuous. */
-async function approvedReferences(ctx: GraphContext, shot: ShotRef) {
-  const earlier = (await ctx.scenes.list(shot.job.id))
+async function approvedShots(ctx: GraphContext, shot: ShotRef) {
+  return (await ctx.scenes.list(shot.job.id))
     .filter((s) => s.sequenceIndex < shot.sequenceIndex && s.trafficLight === "GREEN" && s.current?.previewKey)
     .slice(-4);
-  return Promise.all(earlier.map((s) => ctx.tools.blobs.get(s.current!.previewKey!)));
 }
 
 /** REFINING (the mini-chat): a mask of the region the user names, inpainted, as a new version. */
 export async function refineShot(ctx: GraphContext, shot: ShotRef, step: number, currentVersionId: string, note: string, actorId: string): Promise<PreviewResult> {
   const key = `${shot.sceneId}:${step}:refine`;
   return ctx.ledger.once(
-    { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "inpaint", provider: "song_illustrator", cost: priceOf(ctx.settings, "preview") },
+    { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "inpaint", provider: "song_illustrator", cost: priceOf(ctx.settings, "refine") },
     async () => {
       await ctx.shotStates.enter(shot.job.id, shot.sceneId, "REFINING", `${key}:refining`, note);
       await ctx.scenes.addMessage(shot.sceneId, { role: "user", content: note }, key);
@@ -137,7 +139,7 @@ export async function refineShot(ctx: GraphContext, shot: ShotRef, step: number,
 export async function learnFromRejection(ctx: GraphContext, shot: ShotRef, step: number, versionId: string, feedback: string): Promise<string> {
   const key = `${shot.sceneId}:${step}:rule`;
   return ctx.ledger.once(
-    { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "failure_analysis", provider: "song_analyst", cost: priceOf(ctx.settings, "edit") },
+    { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "failure_analysis", provider: "song_analyst", cost: priceOf(ctx.settings, "failure_analysis") },
     async () => {
       const version = (await ctx.scenes.version(versionId))!;
       const image = version.previewKey ? await ctx.tools.blobs.get(version.previewKey) : null;
@@ -171,7 +173,7 @@ export async function makeEndFrame(ctx: GraphContext, shot: ShotRef, step: numbe
   const key = `${shot.sceneId}:${step}:end_frame`;
   const settings = shot.project.config.globalSettings;
   const { endFrameKey } = await ctx.ledger.once(
-    { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "end_frame", provider: "song_illustrator", cost: priceOf(ctx.settings, "preview") },
+    { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "end_frame", provider: "song_illustrator", cost: priceOf(ctx.settings, { name: "end_frame", inputImages: 1 }) },
     async () => {
       await ctx.shotStates.enter(shot.job.id, shot.sceneId, "GENERATING_VIDEO", `${key}:generating_video`);
       const start = (await ctx.scenes.version(versionId))!;

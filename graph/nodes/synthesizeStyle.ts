@@ -1,6 +1,6 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import { createHash } from "node:crypto";
-import { contextOf } from "../context.js";
+import { contextOf, priceOf } from "../context.js";
 import type { JobStateType, JobStateUpdate } from "../state.js";
 
 export const STYLE_METHOD = "flux-dev-img2img";
@@ -23,7 +23,7 @@ export async function synthesizeStyle(state: JobStateType, config: LangGraphRunn
   const seed = seedFor(`${job.id}:style`);
 
   const { key } = await ledger.once(
-    { key: `${job.id}:style`, jobId: job.id, operation: "style_reference", provider: "illustrator", cost: settings.prices.style },
+    { key: `${job.id}:style`, jobId: job.id, operation: "style_reference", provider: "illustrator", cost: priceOf(settings, "style") },
     async () => {
       const image = await tools.blobs.get(job.inputKey);
       const styled = await tools.illustrator.styleReference({ image, prompt: analysis.brandEssencePrompt, strength, seed });

@@ -1,8 +1,12 @@
 /**
- * Loopback stand-in for DeepSeek's OpenAI-style POST /chat/completions. Scripted answers per call:
- * a valid storyboard (built from `scenes_to_write` in the request), blank content, invalid JSON,
- * blank-line padding before the JSON (what DeepSeek does while overloaded), a connection that only
- * ever pads, or an HTTP error. Records every request body (the key only as a boolean).
+ * Loopback stand-in for DeepSeek's OpenAI-style POST /chat/completions and GET /models. Scripted
+ * answers per call: a valid storyboard (built from `scenes_to_write` in the request), blank content
+ * (JSON mode may answer blank with finish_reason "stop", providers.md §2), invalid JSON, blank-line
+ * padding before the JSON (what DeepSeek does while overloaded), a connection that only ever pads,
+ * or an HTTP error. Records every request body (the key only as a boolean). As strict as the API:
+ * - a model id DeepSeek does not serve is refused with its 400 "Model Not Exist" (the body users
+ *   report, e.g. langbot-app/LangBot#1643, deepwn/addi#13);
+ * - JSON mode needs the word "json" in the prompt (api-docs.deepseek.com/guides/json_mode).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -27,6 +31,13 @@ export interface DeepSeekRequest {
     temperature?: number;
   };
 }
+
+/**
+ * Model ids that answer (api-docs.deepseek.com/quick_start/pricing, November 2026): deepseek-flash,
+ * the legacy deepseek-v4-flash (still accepted, served by the new Flash model) and deepseek-v4-pro.
+ * deepseek-chat and deepseek-reasoner were retired on 2026-07-24 (providers.md §2).
+ */
+export const DEEPSEEK_MODELS = ["deepseek-flash", "deepseek-v4-flash", "deepseek-v4-pro"];
 
 export interface DeepSeekStandin {
   /** Pass as `baseUrl`. */
@@ -88,6 +99,10 @@ export async function createDeepSeekStandin(options: { apiKey?: string } = {}): 
         res.writeHead(status, { "content-type": "application/json", ...headers });
         res.end(JSON.stringify(body));
       };
+      if (req.method === "GET" && req.url?.endsWith("/models")) {
+        if (req.headers.authorization !== `Bearer ${apiKey}`) return sendJson(401, { error: { message: "Authentication Fails", type: "authentication_error", param: null, code: "invalid_request_error" } });
+        return sendJson(200, { object: "list", data: DEEPSEEK_MODELS.filter((m) => m !== "deepseek-v4-flash").map((id) => ({ id, object: "model", owned_by: "deepseek" })) });
+      }
       if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) return sendJson(404, { error: { message: "not found" } });
       const request: DeepSeekRequest = {
         keyOk: req.headers.authorization === `Bearer ${apiKey}`,
@@ -99,8 +114,14 @@ export async function createDeepSeekStandin(options: { apiKey?: string } = {}): 
         const given = String(req.headers.authorization ?? "").replace(/^Bearer /, "");
         return sendJson(401, { error: { message: `Authentication Fails, Your api key: ${given} is invalid`, type: "authentication_error", param: null, code: "invalid_request_error" } });
       }
-      const step = steps.shift() ?? "valid";
       const model = request.body.model;
+      if (!DEEPSEEK_MODELS.includes(model)) {
+        return sendJson(400, { error: { message: "Model Not Exist", type: "invalid_request_error", param: null, code: "invalid_request_error" } });
+      }
+      if (request.body.response_format?.type === "json_object" && !request.body.messages.some((m) => /json/i.test(m.content))) {
+        return sendJson(400, { error: { message: "Prompt must contain the word 'json' in some form to use 'response_format' of type 'json_object'.", type: "invalid_request_error", param: null, code: "invalid_request_error" } });
+      }
+      const step = steps.shift() ?? "valid";
       const valid = JSON.stringify(storyboard(scenesWanted(request)));
       if (typeof step === "object") return sendJson(step.status, { error: { message: step.message ?? "Server error", type: "server_error", param: null, code: null } }, step.headers);
       if (step === "blank") return sendJson(200, completion(model, "\n\n  "));

@@ -1,7 +1,12 @@
 /**
  * Loopback stand-in for the Gemini REST API (v1beta generateContent), as @google/generative-ai
  * 0.24 speaks it under @langchain/google-genai: answers per a handler, 429 RESOURCE_EXHAUSTED with
- * RetryInfo, blocked prompts, hanging calls. Records every request (the API key only as a boolean).
+ * or without RetryInfo, blocked prompts, hanging calls. Records every request (the API key only as
+ * a boolean). As strict as the API on what the bot relies on:
+ * - only models Google serves answer; a shut-down or unknown id is Google's 404 NOT_FOUND, for
+ *   generateContent and for GET models/{id} alike (CURRENT_MODELS says where the list comes from);
+ * - a request body above the inline limit (100 MB since January 2026) is refused, and inline data
+ *   must have a MIME type Gemini reads (providers.md §3.2).
  * Song route: the default handler answers song plans, shot audits, failure rules and edit regions
  * (routed by the responseSchema's properties), and :batchEmbedContents / :embedContent return
  * deterministic vectors of the requested dimensionality (recorded apart, in embedRequests).
@@ -35,15 +40,50 @@ export interface GeminiEmbedRequest {
   outputDimensionality?: number;
 }
 
-type Scripted = { kind: "429"; retryDelay: string } | { kind: "blocked"; reason: string } | { kind: "hang" } | { kind: "status"; status: number };
+type Scripted = { kind: "429"; retryDelay: string | null } | { kind: "blocked"; reason: string } | { kind: "hang" } | { kind: "status"; status: number };
+
+/**
+ * Models that answer: Google's deprecation page lists these GA models with no shutdown date
+ * (gemini-3.8-flash released September 2, 2026, … gemini-3.1-flash-lite May 7, 2026), plus the
+ * previews still served and the embedding model (ai.google.dev/gemini-api/docs/deprecations and
+ * /models, November 2026). gemini-2.5-flash and gemini-2.5-pro are off the list: deprecated,
+ * shut down December 1, 2026. Kept apart from bot/models.ts on purpose: a test of the bot's list
+ * must not pass because the stand-in reads the same list.
+ */
+export const CURRENT_MODELS = new Set([
+  "gemini-3.8-flash", "gemini-3.7-flash", "gemini-3.6-flash", "gemini-3.5-flash", "gemini-3.5-flash-lite", "gemini-3.1-flash-lite",
+  "gemini-3.1-pro-preview", "gemini-3-flash-preview", "gemini-embedding-001",
+]);
+
+/** Inline data Gemini reads (providers.md §3.2 audio list; the image understanding page's image list). */
+const INLINE_MIME_TYPES = new Set([
+  "image/png", "image/jpeg", "image/webp", "image/heic", "image/heif",
+  "audio/wav", "audio/mp3", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac",
+]);
+
+/** Inline request payloads: 100 MB since January 2026 (providers.md §3.2, Google blog). */
+export const INLINE_LIMIT_BYTES = 100 * 1024 * 1024;
+
+/** Google's answer for a model it does not serve (the SDK raises it as a 404). */
+const notFound = (model: string, method = "generateContent") => ({
+  error: {
+    code: 404,
+    message: `models/${model} is not found for API version v1beta, or is not supported for ${method}. Call ListModels to see the list of available models and their supported methods.`,
+    status: "NOT_FOUND",
+  },
+});
 
 export interface GeminiStandin {
   /** Pass as `baseUrl`. */
   readonly url: string;
   readonly requests: GeminiRequest[];
   setHandler(handler: GeminiHandler): void;
-  /** The next `n` calls answer 429 with a quota message and RetryInfo. */
-  rateLimit(n: number, retryDelay?: string): void;
+  /**
+   * The next `n` calls answer 429 with a quota message. With a retryDelay the details carry
+   * RetryInfo; with null only QuotaFailure and google.rpc.Help, as quota 429s may
+   * (providers.md "Provider behaviour").
+   */
+  rateLimit(n: number, retryDelay?: string | null): void;
   /** The next call is blocked (promptFeedback.blockReason, no candidates). */
   blockNext(reason?: string): void;
   hangNext(): void;
@@ -151,7 +191,8 @@ export function standinVector(text: string, dimensions: number): number[] {
   });
 }
 
-export async function createGeminiStandin(options: { apiKey?: string; handler?: GeminiHandler } = {}): Promise<GeminiStandin> {
+export async function createGeminiStandin(options: { apiKey?: string; handler?: GeminiHandler; inlineLimitBytes?: number } = {}): Promise<GeminiStandin> {
+  const inlineLimitBytes = options.inlineLimitBytes ?? INLINE_LIMIT_BYTES;
   const apiKey = options.apiKey ?? "gemini-test-key";
   let handler = options.handler ?? defaultGeminiHandler;
   const requests: GeminiRequest[] = [];
@@ -169,11 +210,22 @@ export async function createGeminiStandin(options: { apiKey?: string; handler?: 
         res.end(JSON.stringify(body));
       };
       const path = new URL(req.url ?? "/", "http://standin").pathname;
+      // GET models/{id}: the model's metadata, or 404 for one Google does not serve.
+      const info = /^\/v1beta\/models\/([^/:]+)$/.exec(path);
+      if (req.method === "GET" && info) {
+        if (req.headers["x-goog-api-key"] !== apiKey) return send(400, { error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT" } });
+        const id = decodeURIComponent(info[1]);
+        return CURRENT_MODELS.has(id) ? send(200, { name: `models/${id}`, baseModelId: id, displayName: id }) : send(404, notFound(id));
+      }
       const e = /^\/v1beta\/models\/([^/:]+):(batchEmbedContents|embedContent)$/.exec(path);
       if (req.method === "POST" && e) return embed(e[1], e[2] as GeminiEmbedRequest["method"], req, Buffer.concat(chunks), send);
       const m = /^\/v1beta\/models\/([^/:]+):generateContent$/.exec(path);
       if (req.method !== "POST" || !m) return send(404, { error: { code: 404, message: "Not found", status: "NOT_FOUND" } });
-      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as GeminiRequest["body"];
+      const raw = Buffer.concat(chunks);
+      if (raw.byteLength > inlineLimitBytes) {
+        return send(400, { error: { code: 400, message: `Request payload size exceeds the limit: ${inlineLimitBytes} bytes.`, status: "INVALID_ARGUMENT" } });
+      }
+      const body = JSON.parse(raw.toString("utf8")) as GeminiRequest["body"];
       const request: GeminiRequest = {
         model: m[1],
         keyOk: req.headers["x-goog-api-key"] === apiKey,
@@ -184,6 +236,9 @@ export async function createGeminiStandin(options: { apiKey?: string; handler?: 
       if (!request.keyOk) {
         return send(400, { error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT", details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID" }] } });
       }
+      if (!CURRENT_MODELS.has(request.model)) return send(404, notFound(request.model));
+      const unreadable = request.media.find((m) => !INLINE_MIME_TYPES.has(m.mimeType));
+      if (unreadable) return send(400, { error: { code: 400, message: `Unsupported MIME type: ${unreadable.mimeType}`, status: "INVALID_ARGUMENT" } });
       const next = script.shift();
       if (next?.kind === "hang") return; // the client's deadline must fire
       if (next?.kind === "status") return send(next.status, { error: { code: next.status, message: "Internal error encountered.", status: "INTERNAL" } });
@@ -195,7 +250,9 @@ export async function createGeminiStandin(options: { apiKey?: string; handler?: 
             status: "RESOURCE_EXHAUSTED",
             details: [
               { "@type": "type.googleapis.com/google.rpc.QuotaFailure", violations: [{ quotaMetric: "generativelanguage.googleapis.com/generate_content_free_tier_requests", quotaId: "GenerateRequestsPerMinutePerProjectPerModel-FreeTier" }] },
-              { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: next.retryDelay },
+              next.retryDelay === null
+                ? { "@type": "type.googleapis.com/google.rpc.Help", links: [{ description: "Learn more about Gemini API quotas", url: "https://ai.google.dev/gemini-api/docs/rate-limits" }] }
+                : { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: next.retryDelay },
             ],
           },
         });
@@ -219,6 +276,7 @@ export async function createGeminiStandin(options: { apiKey?: string; handler?: 
     const texts = parts.map((p) => (p.content?.parts ?? []).map((x) => x.text ?? "").join(""));
     embedRequests.push({ model, keyOk, method, texts, taskType: parts[0]?.taskType, outputDimensionality: parts[0]?.outputDimensionality });
     if (!keyOk) return send(400, { error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT" } });
+    if (!CURRENT_MODELS.has(model)) return send(404, notFound(model, method));
     if (embedFailure !== undefined) {
       const status = embedFailure;
       embedFailure = undefined;
@@ -240,7 +298,7 @@ export async function createGeminiStandin(options: { apiKey?: string; handler?: 
     failEmbedNext: (status = 500) => { embedFailure = status; },
     shortVectorsNext: (length) => { embedLength = length; },
     setHandler: (h) => { handler = h; },
-    rateLimit: (n, retryDelay = "7s") => { for (let i = 0; i < n; i++) script.push({ kind: "429", retryDelay }); },
+    rateLimit: (n, retryDelay: string | null = "7s") => { for (let i = 0; i < n; i++) script.push({ kind: "429", retryDelay }); },
     blockNext: (reason = "SAFETY") => { script.push({ kind: "blocked", reason }); },
     hangNext: () => { script.push({ kind: "hang" }); },
     failNext: (status) => { script.push({ kind: "status", status }); },
