@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { ProductionGraph } from "./graph.js";
 import { hasUnfinishedWork, pendingInterrupts } from "./interrupts.js";
 import { isUserFacing } from "../core/errors.js";
+import { ProviderError } from "../tools/provider-errors.js";
 import type { GraphContext } from "./context.js";
 import type { RenderPolls } from "./pollRender.js";
 import type { TaskQueue, TaskRun } from "../store/tasks.js";
@@ -27,6 +28,11 @@ interface PassDeps {
 
 export function isCancelled(job: JobRow): boolean {
   return job.status === "cancelled" || job.production?.status === "cancelled";
+}
+
+/** Failed for good: no pass moves it any more (a cancelled one still winds down). */
+function hasFailed(job: JobRow): boolean {
+  return job.status === "failed" || job.production?.status === "failed";
 }
 
 /**
@@ -87,7 +93,7 @@ export function createPasses(deps: PassDeps) {
     try {
       for (;;) {
         const job = await store.jobs.get(jobId);
-        if (!job) return;
+        if (!job || hasFailed(job)) return;
         if (isCancelled(job)) {
           await windDown(job);
           break;
@@ -115,9 +121,7 @@ export function createPasses(deps: PassDeps) {
   }
 
   async function failJob(jobId: string, err: unknown): Promise<void> {
-    const message = isUserFacing(err)
-      ? err.userMessage
-      : "Something went wrong while producing this job. Nothing more will be charged; try again or start a new job.";
+    const message = userMessageOf(err) ?? "Something went wrong while producing this job. Nothing more will be charged; try again or start a new job.";
     logger.error({ err, jobId }, "job failed");
     const job = await store.jobs.get(jobId);
     await store.jobs.setStatus(jobId, job?.status === "completed" ? "completed" : "failed", message);
@@ -136,4 +140,13 @@ export function createPasses(deps: PassDeps) {
   }
 
   return { advance, unfinished };
+}
+
+/** The sentence an error carries for users (ours, or a provider's), however deep the graph wrapped it. */
+function userMessageOf(err: unknown): string | null {
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isUserFacing(e)) return e.userMessage;
+    if (e instanceof ProviderError) return e.userMessage;
+  }
+  return null;
 }

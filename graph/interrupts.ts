@@ -17,12 +17,11 @@ export function pendingInterrupts(snapshot: StateSnapshot): PendingInterrupt[] {
 }
 
 /**
- * A step that started but neither finished nor paused: the process died mid-step, so the
- * graph must be continued (invoke with null) rather than resumed.
+ * A step that started but neither finished nor paused: the process died mid-step, or the step
+ * threw something transient (the database went away), so the graph must be continued (invoke
+ * with null, which runs that step again) rather than resumed. A job whose step failed for good is
+ * marked failed and gets no further pass.
  */
 export function hasUnfinishedWork(snapshot: StateSnapshot): boolean {
-  return (
-    snapshot.next.length > 0 &&
-    snapshot.tasks.some((t) => (t.interrupts ?? []).length === 0 && t.result === undefined && !t.error)
-  );
+  return snapshot.next.length > 0 && snapshot.tasks.some((t) => (t.interrupts ?? []).length === 0 && t.result === undefined);
 }

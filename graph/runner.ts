@@ -143,7 +143,11 @@ export function createRunner(options: RunnerOptions) {
     async idle(): Promise<void> {
       for (;;) {
         const [a, d, p] = await Promise.all([tasks.counts("advance"), tasks.counts("deliver"), tasks.counts("poll")]);
-        if (a.waiting + a.active + a.delayed + d.waiting + d.active + p.waiting + p.active + p.delayed === 0) return;
+        // A poll scheduled for a render that was answered meanwhile (a webhook beat it) will find
+        // nothing to do: only polls of renders still in flight count.
+        const inFlight = p.delayed === 0 ? 0 : (await Promise.all((await tasks.delayedKeys("poll")).map((k) => store.ledger.get(k))))
+          .filter((row) => row?.status === "submitted").length;
+        if (a.waiting + a.active + a.delayed + d.waiting + d.active + p.waiting + p.active + inFlight === 0) return;
         await new Promise((r) => setTimeout(r, 20));
       }
     },

@@ -173,6 +173,9 @@ export function createLedger(db: Db) {
       ]);
       return { ok: true, requestId };
     } catch (err) {
+      // It may have reached the provider: sent again it could be paid twice, so it is left in
+      // flight, to be adopted (webhook) or, after the grace period, sent again and counted.
+      if (isUncertain(err)) throw new SubmissionInFlightError(meta.key);
       const error = err instanceof Error ? err.message : String(err);
       await fail(meta.key, error);
       await onFailure?.(error);
@@ -202,6 +205,11 @@ export function createLedger(db: Db) {
 }
 
 export type Ledger = ReturnType<typeof createLedger>;
+
+/** The provider may have taken the submission although no answer came back (see SubmissionUncertainError). */
+function isUncertain(err: unknown): boolean {
+  return (err as { name?: unknown } | null)?.name === "SubmissionUncertainError";
+}
 
 /** A submission whose answer was lost may still be adopted: try the pass again later. */
 export class SubmissionInFlightError extends Error {

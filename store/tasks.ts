@@ -71,6 +71,8 @@ export interface TaskQueue {
   /** Starts running `kind` in this process, at most `concurrency` at a time. */
   consume<D>(kind: TaskKind, handler: TaskHandler<D>, concurrency: number): Promise<void>;
   position(kind: TaskKind, key: string): Promise<Position | null>;
+  /** Keys of the runs of `kind` waiting for their delay (at most 1,000). */
+  delayedKeys(kind: TaskKind): Promise<string[]>;
   counts(kind: TaskKind): Promise<TaskCounts>;
   /** Whether the backend answers and every consumer of this process runs. */
   healthy(): Promise<boolean>;
@@ -185,6 +187,10 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     return { ahead, estimateMs: meanMs === null ? null : Math.ceil((ahead + 1) / slots) * meanMs };
   }
 
+  async function delayedKeys(kind: TaskKind): Promise<string[]> {
+    return (await queueOf(kind).getJobs(["delayed"], 0, 999)).map((j) => (j.data as { key: string }).key);
+  }
+
   async function counts(kind: TaskKind): Promise<TaskCounts> {
     const c = await queueOf(kind).getJobCounts("waiting", "active", "delayed", "failed", "prioritized");
     return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0 };
@@ -216,6 +222,7 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     add,
     consume,
     position,
+    delayedKeys,
     counts,
     healthy,
     stop,

@@ -16,8 +16,7 @@ import { createGeminiStandin, type GeminiStandin } from "./standins/gemini.js";
 import { createDeepSeekStandin, type DeepSeekStandin } from "./standins/deepseek.js";
 import { brandImage, finished, OWNER, reviewsOpen } from "./helpers/pipeline.js";
 
-// enabled by the runner rewrite (poll tasks)
-describe.skip("renders waiting in fal's queue (real SDKs, strict stand-ins)", () => {
+describe("renders waiting in fal's queue (real SDKs, strict stand-ins)", () => {
   let fal: FalStandin, gemini: GeminiStandin, deepseek: DeepSeekStandin, dir: string;
   let app: App | undefined;
 
