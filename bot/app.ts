@@ -52,6 +52,11 @@ export function settingsFrom(config: AppConfig, modes: ToolModes): PipelineSetti
   };
 }
 
+/** The schema of the job engine's tables when it keeps them in this database (no REDIS_URL). */
+export function queueSchemaOf(config: AppConfig, db: Db): string | undefined {
+  return config.env.REDIS_URL ? undefined : db.target(1).schema;
+}
+
 /** Redis when configured; otherwise the job engine keeps its queues in the database itself. */
 export function taskBackend(config: AppConfig, db: Db): TaskBackend {
   return config.env.REDIS_URL ? { kind: "redis", url: config.env.REDIS_URL } : { kind: "postgres", target: db.target(2) };
@@ -68,7 +73,7 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
     onWaiting: (message) => logger.warn(message),
   });
   // A guest of the embedded database finds it migrated by its owner.
-  if (db.embeddedRole !== "guest") await migrate(db);
+  if (db.embeddedRole !== "guest") await migrate(db, { queueSchema: queueSchemaOf(config, db) });
   const { env } = config;
   const supabase = env.SUPABASE_URL && env.SUPABASE_SERVICE_ROLE_KEY
     ? createSupabaseBlobs({

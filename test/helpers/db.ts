@@ -35,7 +35,7 @@ async function openPostgres(url: string): Promise<Db> {
 async function migrated(opening: Promise<Db>): Promise<Db> {
   const db = await opening;
   try {
-    await migrate(db);
+    await migrate(db, { queueSchema: db.target(1).schema });
     return db;
   } catch (err) {
     await db.end().catch(() => undefined);
