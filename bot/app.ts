@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
 import { createLogger } from "./logger.js";
 import { startupWarnings, type AppConfig } from "./config.js";
+import { hostname } from "node:os";
 import { createDb, type Db } from "../store/db.js";
+import { registerInstance } from "../store/instances.js";
 import { createCheckpointer, migrate } from "../store/migrate.js";
 import { createLocalBlobs } from "../store/blobs.js";
 import { createSupabaseBlobs } from "../store/supabase-blobs.js";
@@ -34,6 +36,8 @@ export interface AppOverrides {
    * embedded default; bot/main.ts passes false and serves its role itself.
    */
   serve?: Serving | false;
+  /** The role this process plays, recorded with its heartbeat (bot/main.ts passes --role). */
+  role?: string;
   /** Replace ports (tests inject counting or failing wrappers). */
   tools?: (defaults: Tools) => Tools;
 }
@@ -67,6 +71,7 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
   const logger = overrides.logger ?? createLogger(config.env.LOG_LEVEL);
   const db = await createDb({
     databaseUrl: config.env.DATABASE_URL,
+    schema: config.env.DATABASE_SCHEMA,
     dataDir: config.dataDir,
     attach: overrides.attach,
     onError: (err) => logger.error({ err }, "database connection failed"),
@@ -88,6 +93,16 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
   const toolModes = { ...chosen.modes, storage: supabase ? ("supabase" as const) : ("local" as const) };
   // Configuration that would fail a real job (or book it at $0) is said once, up front.
   for (const warning of startupWarnings(config, createPriceList(config.env, toolModes).unpriced())) logger.warn(warning);
+  // On a shared database, every instance must see the same media (a second one with its own disk is refused).
+  const instance = db.kind === "postgres"
+    ? await registerInstance(db, {
+        role: overrides.role ?? config.env.ROLE,
+        media: supabase ? `supabase:${env.SUPABASE_URL}/${env.SUPABASE_BUCKET}` : `local:${hostname()}:${config.blobsDir}`,
+      }).catch(async (err) => {
+        await db.end();
+        throw err;
+      })
+    : null;
   const tasks = createTaskQueue({ backend: taskBackend(config, db), prefix: config.env.QUEUE_PREFIX, lockMs: config.env.JOB_LOCK_MS, logger });
   const webhooks = Boolean(config.env.PUBLIC_URL) && toolModes.video === "real";
   const runner = createRunner({
@@ -110,6 +125,7 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
     config, db, tools, runner, tasks, logger, toolModes,
     async close() {
       await runner.close();
+      await instance?.stop();
       await chosen.resilience.shutdown();
       await db.end();
     },

@@ -26,6 +26,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   DATA_DIR: z.string().default(".data"),
   DATABASE_URL: z.string().url().optional(),
+  /** Postgres schema of the bot's tables (and of the job engine's, without REDIS_URL). Default public (engine: bullmq). */
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "a lowercase Postgres identifier").optional(),
   FFMPEG_PATH: z.string().optional(),
   FFPROBE_PATH: z.string().optional(),
   SCENE_COUNT: number(3).pipe(z.number().int().min(3).max(10)),

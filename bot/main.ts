@@ -16,6 +16,7 @@ import { createSlackSurface } from "./surfaces/slack/index.js";
 import { createDiscordSurface } from "./surfaces/discord/index.js";
 import { createPublicServer } from "./publicServer.js";
 import { EmbeddedDbError } from "../store/embedded.js";
+import { InstanceConflictError } from "../store/instances.js";
 
 interface Running {
   name: string;
@@ -50,9 +51,9 @@ if (role !== "all" && !env.DATABASE_URL) {
 
 let app: App;
 try {
-  app = await createApp(config, { serve: false });
+  app = await createApp(config, { serve: false, role });
 } catch (err) {
-  fail(err instanceof EmbeddedDbError ? err.message : `The bot could not start: ${err instanceof Error ? err.message : String(err)}`);
+  fail(err instanceof EmbeddedDbError || err instanceof InstanceConflictError ? err.message : `The bot could not start: ${err instanceof Error ? err.message : String(err)}`);
 }
 const { logger } = app;
 const surfaces: Running[] = [];

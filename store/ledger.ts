@@ -1,4 +1,8 @@
 import type { Db } from "./db.js";
+import { inPaidCall, type PaidCall } from "../core/paidCall.js";
+import { isTransient, SubmissionInFlightError } from "./transient.js";
+
+export { SubmissionInFlightError } from "./transient.js";
 
 export interface CallMeta {
   /** Unique per paid call: job, scene, operation and the decision that caused it. */
@@ -132,13 +136,24 @@ export function createLedger(db: Db) {
   async function once<T>(meta: Omit<CallMeta, "cost"> & { cost?: number | ((result: T) => number) }, fn: () => Promise<T>): Promise<T> {
     const existing = await get<T>(meta.key);
     if (existing?.status === "completed") return existing.result as T;
-    await begin(meta);
+    // A call that already has its provider request (sent before a restart, or before a deadline
+    // cut the wait) waits for that request instead of paying for a new one: see core/paidCall.ts.
+    const call: PaidCall = {
+      key: meta.key,
+      requestId: existing?.status === "submitted" ? existing.requestId : null,
+      async submitted(requestId) {
+        call.requestId = requestId;
+        await db.query("UPDATE provider_calls SET request_id = $2 WHERE idempotency_key = $1 AND status = 'submitted'", [meta.key, requestId]);
+      },
+    };
+    if (!call.requestId) await begin(meta);
     try {
-      const result = await fn();
+      const result = await inPaidCall(call, fn);
       await complete(meta.key, result, typeof meta.cost === "function" ? meta.cost(result) : meta.cost ?? 0);
       return result;
     } catch (err) {
-      await fail(meta.key, err instanceof Error ? err.message : String(err));
+      // The database went away or the pass was stopped: the call stays in flight for the next try.
+      if (!isTransient(err) && !isAbort(err)) await fail(meta.key, err instanceof Error ? err.message : String(err));
       throw err;
     }
   }
@@ -211,10 +226,7 @@ function isUncertain(err: unknown): boolean {
   return (err as { name?: unknown } | null)?.name === "SubmissionUncertainError";
 }
 
-/** A submission whose answer was lost may still be adopted: try the pass again later. */
-export class SubmissionInFlightError extends Error {
-  override readonly name = "SubmissionInFlightError";
-  constructor(readonly key: string) {
-    super(`submission ${key} was sent before a restart and may still be answered; waiting before sending it again`);
-  }
+function isAbort(err: unknown): boolean {
+  const name = (err as { name?: unknown } | null)?.name;
+  return name === "AbortError";
 }

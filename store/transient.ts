@@ -1,4 +1,10 @@
-import { SubmissionInFlightError } from "./ledger.js";
+/** A submission whose answer was lost may still be adopted: try the pass again later. */
+export class SubmissionInFlightError extends Error {
+  override readonly name = "SubmissionInFlightError";
+  constructor(readonly key: string) {
+    super(`submission ${key} was sent before a restart and may still be answered; waiting before sending it again`);
+  }
+}
 
 /**
  * Errors that say nothing about the job itself, only that something it needs is away for now:

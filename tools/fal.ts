@@ -11,6 +11,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ApiError, ValidationError, createFalClient, type FalClient } from "@fal-ai/client";
 import type { Media } from "./ports.js";
+import { currentPaidCall } from "../core/paidCall.js";
 import { ClientError, ProviderError, anySignal, attemptSignal, classifyError, redactSecrets, type ServiceKind } from "./resilience.js";
 import { SubmitOutcomeUnknownError, guardSubmits } from "./fal-transport.js";
 
@@ -119,9 +120,23 @@ export async function awaitFalResult(client: FalClient, model: string, requestId
   return result.data;
 }
 
-/** Submits and waits: the queue path, because fal never rejects queued work for concurrency. */
+/**
+ * Submits and waits: the queue path, because fal never rejects queued work for concurrency. The
+ * request id is handed to the paid call in progress (core/paidCall.ts) as soon as fal answers, so
+ * a retry after a deadline or a new process after a crash waits for the same request instead of
+ * paying for a second one; a request fal no longer knows is submitted afresh.
+ */
 export async function runFalQueue(client: FalClient, model: string, input: Record<string, unknown>, wait: QueueWait): Promise<unknown> {
+  const call = currentPaidCall();
+  if (call?.requestId) {
+    try {
+      return await awaitFalResult(client, model, call.requestId, wait);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    }
+  }
   const { request_id: requestId } = await client.queue.submit(model, { input, abortSignal: wait.signal });
+  await call?.submitted(requestId);
   return awaitFalResult(client, model, requestId, wait);
 }
 

@@ -8,7 +8,7 @@
  * The breaker sits inside the retry loop, so it counts attempts (a call with 3 failed attempts is
  * 3 failures) and an open breaker stops the retries at once instead of hammering a dead provider.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+import { AsyncLocalStorage, AsyncResource } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import Bottleneck from "bottleneck";
 import CircuitBreaker from "opossum";
@@ -279,7 +279,9 @@ export function createResilience(options: ResilienceOptions): Resilience {
         opts.breaker === false
           ? withDeadline(run, timeoutMs, outer)
           : (breakerOf(provider).fire(() => withDeadline(run, timeoutMs, outer)) as Promise<R>);
-      return opts.limiter === false ? guarded() : limiterOf(provider).schedule(guarded);
+      // Bound to the caller's async context: bottleneck runs queued work in whichever context freed the slot,
+      // which would hand one job's log scope and paid-call record to another.
+      return opts.limiter === false ? guarded() : limiterOf(provider).schedule(AsyncResource.bind(guarded));
     };
 
     try {
