@@ -11,7 +11,7 @@ import { migrate } from "../store/migrate.js";
 
 try {
   const config = loadConfig();
-  const db = await createDb({ databaseUrl: config.env.DATABASE_URL, dataDir: config.dataDir });
+  const db = await createDb({ databaseUrl: config.env.DATABASE_URL, schema: config.env.DATABASE_SCHEMA, dataDir: config.dataDir });
   try {
     const applied = await migrate(db, { queueSchema: queueSchemaOf(config, db) });
     const where = config.env.DATABASE_URL ? new URL(config.env.DATABASE_URL).host : config.dataDir;
