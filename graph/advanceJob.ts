@@ -89,7 +89,8 @@ export function createPasses(deps: PassDeps) {
     return false;
   }
 
-  async function advance({ key: jobId, signal }: TaskRun<unknown>): Promise<void> {
+  async function advance({ key: jobId, signal, attempt }: TaskRun<unknown>): Promise<void> {
+    logger.debug({ attempt }, "pass started");
     try {
       for (;;) {
         const job = await store.jobs.get(jobId);
@@ -106,10 +107,14 @@ export function createPasses(deps: PassDeps) {
       }
     } catch (err) {
       // Stopped on purpose, or the database is away: the engine retries the pass later.
-      if (signal.aborted || isTransient(err)) throw err;
+      if (signal.aborted || isTransient(err)) {
+        logger.warn({ err: err instanceof Error ? err.message : String(err), stopped: signal.aborted }, "pass interrupted; it will run again");
+        throw err;
+      }
       await failJob(jobId, err);
     }
     await tasks.add("deliver", jobId);
+    logger.debug("pass finished");
   }
 
   /** A cancelled job: answers nobody applied go stale, provider requests are cancelled, unused credits come back. */
