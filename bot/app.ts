@@ -121,9 +121,12 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
   if (overrides.serve !== false) {
     await runner.serve(overrides.serve ?? { work: { passes: config.env.WORKER_CONCURRENCY, polls: config.env.POLL_CONCURRENCY }, deliver: true });
   }
+  let closed = false;
   return {
     config, db, tools, runner, tasks, logger, toolModes,
     async close() {
+      if (closed) return;
+      closed = true;
       await runner.close();
       await instance?.stop();
       await chosen.resilience.shutdown();
