@@ -38,3 +38,12 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.
     cause: result.error,
   });
 }
+
+/** "an ELF", "an MP4", "a PDF": the article a file type's name takes when read aloud. */
+export function withArticle(name: string): string {
+  // Letters read as their name: A E F H I L M N O R S X start with a vowel sound ("an MP3", "an SVG").
+  const first = name[0]?.toUpperCase() ?? "";
+  const spelled = name === name.toUpperCase();
+  const vowel = spelled ? "AEFHILMNORSX".includes(first) : "AEIOU".includes(first);
+  return `${vowel ? "an" : "a"} ${name}`;
+}

@@ -77,7 +77,7 @@ export function contextOf(config: LangGraphRunnableConfig): GraphContext {
 }
 
 /** The price of an operation, 0 when the table has none (offline tools are free). */
-export function priceOf(settings: PipelineSettings, operation: string | PricedOperation): number {
+export function priceOf(settings: Pick<PipelineSettings, "prices">, operation: string | PricedOperation): number {
   const op = typeof operation === "string" ? { name: operation } : operation;
   return typeof settings.prices === "function" ? settings.prices(op) : settings.prices[op.name] ?? 0;
 }

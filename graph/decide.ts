@@ -33,6 +33,8 @@ export interface DecideResult {
   status: DecideStatus;
   /** A sentence for the user (ephemeral on chat platforms when ok is false). */
   message: string;
+  /** rate_limited: seconds until asking again can succeed. */
+  retryAfterS?: number;
 }
 
 /** Approve all answers once for the whole batch. */
@@ -143,7 +145,7 @@ export function createDecider(deps: DeciderDeps) {
     }
     if (!batch) {
       const limit = await store.limits.consume(user.id, answer.decision === "GREEN" ? "production" : "refine");
-      if (!limit.allowed) return fail("rate_limited", rateLimitedMessage(limit.retryAfterS));
+      if (!limit.allowed) return { result: { ok: false, status: "rate_limited", message: rateLimitedMessage(limit.retryAfterS), retryAfterS: limit.retryAfterS } };
     }
     const value: ReviewAnswer = { decision: answer.decision, actorId: user.id, ...(answer.note ? { note: answer.note } : {}) };
     // 🟢 is where money is spent: the job owner's credits are reserved before the render is queued.
@@ -227,7 +229,7 @@ export function createDecider(deps: DeciderDeps) {
       return none({ ok: false, status: "stale", message: "No scene is waiting for a review; nothing was changed." });
     }
     const limit = await store.limits.consume(user.id, "production");
-    if (!limit.allowed) return none({ ok: false, status: "rate_limited", message: rateLimitedMessage(limit.retryAfterS) });
+    if (!limit.allowed) return none({ ok: false, status: "rate_limited", message: rateLimitedMessage(limit.retryAfterS), retryAfterS: limit.retryAfterS });
     // Every answer is held, then released together: one graph pass renders all the scenes.
     const answered = [];
     for (const r of reviews) answered.push(await answerReview(job, user.id, reviews, { interruptId: r.id }, { decision: "GREEN" }, true));

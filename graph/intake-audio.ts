@@ -3,6 +3,7 @@ import { fileTypeFromBuffer } from "file-type";
 import { parseBuffer } from "music-metadata";
 import { spawn } from "node:child_process";
 import { UserFacingError } from "../core/errors.js";
+import { withArticle } from "../core/text.js";
 import { createFfmpeg } from "../tools/ffmpeg.js";
 
 /*
@@ -63,7 +64,7 @@ export async function inspectAudio(bytes: Uint8Array, limits: Partial<AudioLimit
   const detected = await fileTypeFromBuffer(bytes);
   // audio/mpeg also covers MPEG layer 1 and 2 (.mp1/.mp2); only layer 3 is an MP3.
   if (!detected || detected.mime !== "audio/mpeg" || detected.ext !== "mp3") {
-    const what = detected ? `a ${detected.ext.toUpperCase()} file` : "not a file type I can recognise";
+    const what = detected ? `${withArticle(detected.ext.toUpperCase())} file` : "not a file type I can recognise";
     throw new UserFacingError("UNSUPPORTED_FILE", `That file is ${what}, not an MP3. ${hint}`);
   }
 

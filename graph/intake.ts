@@ -3,7 +3,7 @@ import { fileTypeFromBuffer } from "file-type";
 import sharp from "sharp";
 import { z } from "zod";
 import { UserFacingError } from "../core/errors.js";
-import { boundedText, parseOrThrow } from "../core/text.js";
+import { boundedText, parseOrThrow, withArticle } from "../core/text.js";
 
 /*
  * Validation of what a chat user sends, before anything is stored or paid for (spec §5.1–5.2).
@@ -132,7 +132,7 @@ export async function inspectImage(bytes: Uint8Array, limits: Partial<ImageLimit
   const detected = await fileTypeFromBuffer(bytes);
   const accepted = detected ? ACCEPTED_TYPES[detected.mime] : undefined;
   if (!detected || !accepted || accepted.kind !== "image") {
-    const what = detected ? `a ${detected.ext.toUpperCase()} file` : "not an image I can recognise";
+    const what = detected ? `${withArticle(detected.ext.toUpperCase())} file` : "not an image I can recognise";
     throw new UserFacingError("UNSUPPORTED_FILE", `That file is ${what}. ${hint} For a music video, send an MP3 song.`);
   }
 

@@ -7,7 +7,7 @@ import type { Position } from "../store/tasks.js";
 import type { Credits } from "../store/credits.js";
 import type { ProductionEngine } from "../tools/ports.js";
 import { pendingInterrupts } from "./interrupts.js";
-import { creditsFor, type ClipCredits } from "./context.js";
+import { creditsFor, priceOf, type ClipCredits, type Prices } from "./context.js";
 import type { Decision, Stage } from "./state.js";
 
 /**
@@ -41,6 +41,8 @@ export interface JobView {
   error: string | null;
   /** While the job's next pass waits for a free worker: its place in line and a rough wait. */
   queue: { ahead: number; estimateMs: number | null } | null;
+  /** Approve all's price for the scenes waiting for review ("22 clips · 22 credits · ≈ $7.70"). */
+  approveAll: ApproveAllQuote;
 }
 
 export interface SceneCard {
@@ -70,6 +72,15 @@ export interface SceneCard {
   renderNote: string | null;
   /** Credits a 🟢 on this scene reserves (its engine's price for its clip length). */
   approvalCredits: number;
+  /** What that clip is estimated to cost at the provider, in USD (0 offline). */
+  approvalUsd: number;
+}
+
+/** What "Approve all" would do right now: shown on the button before anything is paid. */
+export interface ApproveAllQuote {
+  clips: number;
+  credits: number;
+  usd: number;
 }
 
 export type JobEvent =
@@ -80,7 +91,7 @@ export type JobEvent =
 
 /** Builds the surfaces' view of a job from SQL (domain data) and the checkpoint (where it stands). */
 export function createJobViews(deps: {
-  db: Db; jobs: Jobs; scenes: Scenes; ledger: Ledger; credits: Credits; clipCredits: ClipCredits;
+  db: Db; jobs: Jobs; scenes: Scenes; ledger: Ledger; credits: Credits; clipCredits: ClipCredits; prices: Prices;
 }) {
   const { db, jobs, scenes, ledger, credits } = deps;
 
@@ -150,6 +161,7 @@ export function createJobViews(deps: {
         errorMessage: s.errorMessage,
         renderNote: open?.value.kind === "render" ? notes.get(open.value.callKey) ?? null : null,
         approvalCredits: job.production && v ? creditsFor(deps.clipCredits, job.production.engine, v.durationS) : 0,
+        approvalUsd: job.production && v ? priceOf({ prices: deps.prices }, { name: `clip:${job.production.engine}`, durationS: v.durationS }) : 0,
       };
     });
 
@@ -178,6 +190,7 @@ export function createJobViews(deps: {
       finalVideoKey: job.production?.finalVideoKey ?? null,
       error: stage === "flagged" || stage === "failed" ? job.errorMessage : null,
       queue: position && !TERMINAL_STAGES.includes(stage) ? position : null,
+      approveAll: quote(cards.filter((c) => c.awaiting === "review")),
     };
   }
 
@@ -185,6 +198,21 @@ export function createJobViews(deps: {
 }
 
 const TERMINAL_STAGES: JobView["stage"][] = ["done", "flagged", "failed", "cancelled"];
+
+function quote(cards: SceneCard[]): ApproveAllQuote {
+  return {
+    clips: cards.length,
+    credits: cards.reduce((sum, c) => sum + c.approvalCredits, 0),
+    usd: Math.round(cards.reduce((sum, c) => sum + c.approvalUsd, 0) * 100) / 100,
+  };
+}
+
+/** "22 clips · 22 credits · ≈ $7.70": what Approve all costs, in words every surface shows. */
+export function quoteLine(q: ApproveAllQuote): string {
+  const clips = `${q.clips} clip${q.clips === 1 ? "" : "s"}`;
+  const credits = `${q.credits} credit${q.credits === 1 ? "" : "s"}`;
+  return q.usd > 0 ? `${clips} · ${credits} · ≈ $${q.usd.toFixed(2)}` : `${clips} · ${credits}`;
+}
 
 /** "3rd in line · about 2 min" while the job's next pass waits for a worker. */
 function inLine(position: Position | null, stage: JobView["stage"]): string | null {

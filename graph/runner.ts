@@ -68,7 +68,7 @@ export function createRunner(options: RunnerOptions) {
     projects: store.projects, rules: store.rules, shotStates: store.shotStates,
   };
   const snapshotOf = (jobId: string) => graph.getState({ configurable: { thread_id: jobId } });
-  const views = createJobViews({ db, ...store, clipCredits: settings.clipCredits });
+  const views = createJobViews({ db, ...store, clipCredits: settings.clipCredits, prices: settings.prices });
   const viewOf = async (jobId: string) => views.build(jobId, await snapshotOf(jobId), await tasks.position("advance", jobId));
   const publisher = createPublisher({ viewOf, logger });
   const kick = (jobId: string) => tasks.add("advance", jobId);

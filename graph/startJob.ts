@@ -1,4 +1,3 @@
-import { fileTypeFromBuffer } from "file-type";
 import type { Db } from "../store/db.js";
 import type { JobOrigin, Jobs, NewJob } from "../store/jobs.js";
 import type { AuditLog } from "../store/audit.js";
@@ -7,8 +6,7 @@ import type { RateLimiter } from "../store/limits.js";
 import type { Projects } from "../store/projects.js";
 import type { Tools } from "../tools/ports.js";
 import { isUserFacing } from "../core/errors.js";
-import { sanitizeFilename, validateImageUpload } from "./intake.js";
-import { inspectAudio } from "./intake-audio.js";
+import { inspectUpload } from "./inspectUpload.js";
 import type { Actor } from "./actor.js";
 
 export interface StartRequest {
@@ -35,17 +33,17 @@ type Upload = Omit<NewJob, "userId" | "inputKey" | "origin"> & { details: Record
  */
 export function createJobIntake({ db, tools, store, onCreated }: IntakeDeps) {
   async function inspect(request: StartRequest, userId: string): Promise<Upload> {
-    const { bytes, filename, declaredType } = request.file;
-    if ((await fileTypeFromBuffer(bytes))?.mime === "audio/mpeg") {
-      const audio = await inspectAudio(bytes);
+    const upload = await inspectUpload(request.file);
+    if (upload.kind === "song") {
+      const { audio } = upload;
       const project = await store.projects.ensureDefault(userId);
       return {
-        kind: "song", filename: sanitizeFilename(filename, "mp3"), mimeType: audio.mimeType, fileSize: audio.sizeBytes,
+        kind: "song", filename: upload.filename, mimeType: audio.mimeType, fileSize: audio.sizeBytes,
         fileHash: audio.sha256, projectId: project.id,
         details: { durationMs: audio.durationMs, title: audio.title ?? null, projectId: project.id },
       };
     }
-    const image = await validateImageUpload({ filename, declaredType, bytes });
+    const { image } = upload;
     return {
       kind: "image", filename: image.filename, mimeType: image.mimeType, fileSize: image.sizeBytes, fileHash: image.sha256,
       details: { width: image.width, height: image.height, declaredTypeMismatch: image.declaredTypeMismatch ?? null },
