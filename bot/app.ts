@@ -8,6 +8,8 @@ import { createCheckpointer, migrate } from "../store/migrate.js";
 import { createLocalBlobs } from "../store/blobs.js";
 import { createSupabaseBlobs } from "../store/supabase-blobs.js";
 import { createTools, type ToolModes } from "./tools.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { SPEC_POLICIES, type Resilience } from "../tools/resilience.js";
 import { createPriceList } from "./prices.js";
 import { createRunner, type Runner, type Serving } from "../graph/runner.js";
 import { createTaskQueue, type TaskBackend, type TaskQueue } from "../store/tasks.js";
@@ -21,6 +23,8 @@ export interface App {
   tools: Tools;
   runner: Runner;
   tasks: TaskQueue;
+  /** What /metrics serves. */
+  metrics: Metrics;
   logger: Logger;
   /** Which tools are offline and which are real, and where media is stored: the first log lines. */
   toolModes: ToolModes & { storage: "local" | "supabase" };
@@ -88,7 +92,16 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
     : null;
   await supabase?.ensureBucket();
   const blobs = supabase ?? createLocalBlobs(config.blobsDir);
-  const chosen = createTools(config, blobs, logger);
+  // Metrics are read at scrape time; the job engine they count is made below.
+  let tasksRef: TaskQueue | undefined;
+  let resilienceRef: Resilience | undefined;
+  const metrics = createMetrics({
+    db,
+    queueCounts: (kind) => tasksRef!.counts(kind),
+    breakers: () => Object.keys(SPEC_POLICIES).map((provider) => ({ provider, state: resilienceRef?.getCircuitState(provider) ?? "CLOSED" })),
+  });
+  const chosen = createTools(config, blobs, logger, (call) => metrics.providerCall(call));
+  resilienceRef = chosen.resilience;
   const tools = overrides.tools ? overrides.tools(chosen.tools) : chosen.tools;
   const toolModes = { ...chosen.modes, storage: supabase ? ("supabase" as const) : ("local" as const) };
   // Configuration that would fail a real job (or book it at $0) is said once, up front.
@@ -103,7 +116,11 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
         throw err;
       })
     : null;
-  const tasks = createTaskQueue({ backend: taskBackend(config, db), prefix: config.env.QUEUE_PREFIX, lockMs: config.env.JOB_LOCK_MS, logger });
+  const tasks = createTaskQueue({
+    backend: taskBackend(config, db), prefix: config.env.QUEUE_PREFIX, lockMs: config.env.JOB_LOCK_MS, logger,
+    onStart: (kind, waitedMs) => metrics.taskWaited(kind, waitedMs / 1000),
+  });
+  tasksRef = tasks;
   const webhooks = Boolean(config.env.PUBLIC_URL) && toolModes.video === "real";
   const runner = createRunner({
     db, tools, logger, tasks, settings: settingsFrom(config, toolModes), checkpointer: createCheckpointer(db),
@@ -117,13 +134,14 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
           unknownGraceMs: config.env.VIDEO_UNKNOWN_GRACE_MS,
         },
     isApprover: createApproverCheck({ slackUserIds: config.env.SLACK_APPROVER_IDS, discordRoleIds: config.env.DISCORD_APPROVER_ROLE_IDS }),
+    onDecision: (kind, status) => metrics.decision(kind, status),
   });
   if (overrides.serve !== false) {
     await runner.serve(overrides.serve ?? { work: { passes: config.env.WORKER_CONCURRENCY, polls: config.env.POLL_CONCURRENCY }, deliver: true });
   }
   let closed = false;
   return {
-    config, db, tools, runner, tasks, logger, toolModes,
+    config, db, tools, runner, tasks, metrics, logger, toolModes,
     async close() {
       if (closed) return;
       closed = true;

@@ -59,7 +59,7 @@ const { logger } = app;
 const surfaces: Running[] = [];
 const checks: ReadinessCheck[] = [{ name: "database", check: async () => (await app.db.query("SELECT 1"), true) }];
 if (role !== "ingress") checks.push({ name: "job engine", check: () => app.tasks.healthy() });
-const health = createHealthRoutes({ checks });
+const health = createHealthRoutes({ checks, metrics: () => app.metrics.scrape() });
 
 if (role !== "worker") {
   if (env.SLACK_BOT_TOKEN && (env.SLACK_APP_TOKEN || env.SLACK_SIGNING_SECRET)) {

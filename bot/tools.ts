@@ -3,7 +3,7 @@ import type { AppConfig } from "./config.js";
 import type { Blobs, ProductionEngine, Tools } from "../tools/ports.js";
 import { PRODUCTION_ENGINES } from "../tools/ports.js";
 import { createOfflineTools } from "../tools/offline/index.js";
-import { createResilience, SPEC_POLICIES, type Resilience } from "../tools/resilience.js";
+import { createResilience, SPEC_POLICIES, type Resilience, type ResilienceOptions } from "../tools/resilience.js";
 import { createGeminiAnalyst } from "../tools/gemini.js";
 import { createDeepSeekDirector } from "../tools/deepseek.js";
 import { createDownloader, createFal, createFalIllustrator, createFalVideoEngine } from "../tools/fal.js";
@@ -30,7 +30,12 @@ export type ToolModes = Record<"analyst" | "director" | "illustrator" | "video",
  * Chooses each port's adapter from config: a key present ⇒ the real provider behind retries,
  * a circuit breaker and a limiter (spec §6); no key ⇒ the offline adapter, which needs nothing.
  */
-export function createTools(config: AppConfig, blobs: Blobs, logger: Logger): { tools: Tools; modes: ToolModes; resilience: Resilience } {
+export function createTools(
+  config: AppConfig,
+  blobs: Blobs,
+  logger: Logger,
+  onCall?: ResilienceOptions["onCall"],
+): { tools: Tools; modes: ToolModes; resilience: Resilience } {
   const { env } = config;
   const offline = createOfflineTools({
     workDir: config.workDir, blobs, ffmpegPath: env.FFMPEG_PATH, ffprobePath: env.FFPROBE_PATH,
@@ -73,7 +78,7 @@ export function createTools(config: AppConfig, blobs: Blobs, logger: Logger): { 
         })])) as Tools["engines"])
       : offline.engines,
   };
-  const resilience = createResilience({ policies: SPEC_POLICIES, logger });
+  const resilience = createResilience({ policies: SPEC_POLICIES, logger, onCall });
   const guarded = resilience.wrapTools(candidate);
   // Offline adapters do not fail transiently; retries and spacing would only slow them down.
   const modes: ToolModes = {

@@ -37,6 +37,8 @@ export interface RunnerOptions {
   /** Whether an actor who does not own a job may decide on it (configured approvers). */
   isApprover?: (actor: Actor) => boolean;
   render?: Partial<RenderPollSettings>;
+  /** Told of every decision asked for through this process and what came of it (metrics). */
+  onDecision?: (kind: string, status: string) => void;
 }
 
 /** Which task kinds this process runs (its role). */
@@ -92,16 +94,22 @@ export function createRunner(options: RunnerOptions) {
     },
   });
 
+  const counted = async <R extends DecideResult>(kind: string, result: Promise<R>): Promise<R> => {
+    const r = await result;
+    options.onDecision?.(kind, r.status);
+    return r;
+  };
+
   return {
     /** Validates and stores an upload, then asks for its first pass. */
     start: (request: StartRequest) => intake.start(request),
     /** Applies a 🟢/🟡/🔴 decision on a scene; stale, duplicate and unauthorised ones change nothing. */
-    decide: (request: DecideRequest): Promise<DecideResult> => decider.decide(request),
+    decide: (request: DecideRequest): Promise<DecideResult> => counted(request.decision, decider.decide(request)),
     /** 🟢 on every scene waiting for review: one request, one answer. */
-    approveAll: (jobId: string, actor: Actor): Promise<ApproveAllResult> => decider.approveAll(jobId, actor),
-    cancel: (request: CancelRequest) => decider.cancel(request),
+    approveAll: (jobId: string, actor: Actor): Promise<ApproveAllResult> => counted("APPROVE_ALL", decider.approveAll(jobId, actor)),
+    cancel: (request: CancelRequest) => counted("CANCEL", decider.cancel(request)),
     /** Brings back an earlier version of a scene or shot, as a new version (history is never rewritten). */
-    revert: (request: RevertRequest) => decider.revert(request),
+    revert: (request: RevertRequest) => counted("REVERT", decider.revert(request)),
     /** Every version of a scene (previews, edits, re-rolls, reverts, clips), oldest first. */
     async versions(jobId: string, sceneIndex: number) {
       const scene = (await store.scenes.list(jobId)).find((s) => s.sequenceIndex === sceneIndex);

@@ -44,6 +44,8 @@ export interface TaskQueueOptions {
   /** How long a run holds its lock without renewal; a dead worker's run moves on after it. */
   lockMs: number;
   logger: Logger;
+  /** Told when a pass or a refresh starts, with how long it waited in line after it was due. */
+  onStart?: (kind: TaskKind, waitedMs: number) => void;
 }
 
 export interface AddOptions {
@@ -86,7 +88,7 @@ const RETRY: Pick<JobsOptions, "attempts" | "backoff"> = { attempts: 1_000_000, 
 const backoffStrategy = (attemptsMade: number) => Math.min(60_000, 500 * 2 ** Math.max(0, attemptsMade - 1));
 
 export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
-  const { backend, prefix, lockMs, logger } = options;
+  const { backend, prefix, lockMs, logger, onStart } = options;
   const redis = backend.kind === "redis" ? new Redis(backend.url, { maxRetriesPerRequest: null }) : null;
   redis?.on("error", (err) => logger.warn({ err: err.message }, "job engine connection error"));
   const connection = redis ?? { ...backend.kind === "postgres" ? backend.target : {}, migrate: true };
@@ -131,6 +133,10 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       const controller = new AbortController();
       signal?.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
       running.set(job.id!, controller);
+      // Time in line: first runs only (a retry waited for its back-off, a poll for its interval).
+      if (onStart && kind !== "poll" && job.attemptsMade === 0) {
+        onStart(kind, Math.max(0, (job.processedOn ?? Date.now()) - job.timestamp - (job.opts.delay ?? 0)));
+      }
       try {
         const outcome = await handler({ key: job.data.key, data: job.data.data, signal: controller.signal, attempt: job.attemptsMade });
         if (outcome?.againInMs !== undefined) return await later(job, token, outcome.againInMs);

@@ -14,7 +14,7 @@ import Bottleneck from "bottleneck";
 import CircuitBreaker from "opossum";
 import pRetry, { AbortError } from "p-retry";
 import { PRODUCTION_ENGINES, type ProductionEngine, type Tools, type VideoEngine } from "./ports.js";
-import { CircuitOpenError, DeadlineError, classifyError, errorText, redactSecrets, toProviderError, type ServiceKind } from "./provider-errors.js";
+import { CircuitOpenError, DeadlineError, ProviderError, classifyError, errorText, redactSecrets, toProviderError, type ServiceKind } from "./provider-errors.js";
 
 // The typed errors moved to provider-errors.ts; re-exported so every existing import keeps working.
 export {
@@ -168,6 +168,8 @@ export interface ResilienceOptions {
    */
   delayScale?: number;
   onStateChange?: (provider: string, state: CircuitState) => void;
+  /** Told once per call (all its attempts together): how it ended ("ok" or the error code) and how long it took. */
+  onCall?: (call: { provider: string; operation: string; outcome: string; seconds: number }) => void;
 }
 
 export interface WrapOptions {
@@ -211,7 +213,7 @@ export interface Resilience {
 type Thunk = () => Promise<unknown>;
 
 export function createResilience(options: ResilienceOptions): Resilience {
-  const { policies, logger, onStateChange } = options;
+  const { policies, logger, onStateChange, onCall } = options;
   const delayScale = options.delayScale ?? 1;
   const breakers = new Map<string, CircuitBreaker<[Thunk], unknown>>();
   const limiters = new Map<string, Bottleneck>();
@@ -325,7 +327,22 @@ export function createResilience(options: ResilienceOptions): Resilience {
 
   function wrap<A extends unknown[], R>(provider: string, fn: (...args: A) => Promise<R>, opts: WrapOptions = {}) {
     policyOf(provider); // fail at wiring time, not on the first call
-    return (...args: A) => call(provider, () => fn(...args), opts);
+    const operation = fn.name.replace(/^bound /, "") || "call";
+    return (...args: A) => measured(provider, operation, () => call(provider, () => fn(...args), opts));
+  }
+
+  async function measured<R>(provider: string, operation: string, run: () => Promise<R>): Promise<R> {
+    if (!onCall) return run();
+    const started = performance.now();
+    let outcome = "ok";
+    try {
+      return await run();
+    } catch (err) {
+      outcome = err instanceof ProviderError ? err.code.toLowerCase() : "aborted";
+      throw err;
+    } finally {
+      onCall({ provider, operation, outcome, seconds: (performance.now() - started) / 1000 });
+    }
   }
 
   function wrapEngine(provider: string, engine: VideoEngine): VideoEngine {
@@ -344,9 +361,9 @@ export function createResilience(options: ResilienceOptions): Resilience {
       engine: engine.engine,
       model: engine.model,
       submit,
-      status: (requestId, signal) => call(provider, (s) => engine.status(requestId, s), ask, signal),
-      result: (requestId, signal) => call(provider, (s) => engine.result(requestId, s), { ...ask, timeoutMs: policy.timeoutMs }, signal),
-      cancel: (requestId) => call(provider, () => engine.cancel(requestId), ask),
+      status: (requestId, signal) => measured(provider, "status", () => call(provider, (s) => engine.status(requestId, s), ask, signal)),
+      result: (requestId, signal) => measured(provider, "result", () => call(provider, (s) => engine.result(requestId, s), { ...ask, timeoutMs: policy.timeoutMs }, signal)),
+      cancel: (requestId) => measured(provider, "cancel", () => call(provider, () => engine.cancel(requestId), ask)),
     };
   }
 
