@@ -382,10 +382,16 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     await swapSurface({ uploadLimitBytes: 1024, publicUrl: "https://reel.example.test/" });
     const linked = await show();
     expect(linked.files).toEqual([]);
-    expect(buttonsOf(linked.json)).toEqual([
-      expect.objectContaining({ style: 5, url: `https://reel.example.test/blobs/${view.finalVideoKey}` }),
-    ]);
+    // A signed link that lasts days, and the message says until when (it used to be a bare key, or a one-hour storage URL).
+    const [link] = buttonsOf(linked.json);
+    expect(link.style).toBe(5);
+    const url = new URL(link.url);
+    expect(url.origin + url.pathname).toBe(`https://reel.example.test/blobs/${view.finalVideoKey}`);
+    const exp = Number(url.searchParams.get("exp"));
+    expect(url.searchParams.get("sig")).toMatch(/^[\w-]{43}$/);
+    expect(exp * 1000 - Date.now()).toBeGreaterThan(7 * 86_400_000 - 120_000);
     expect(linked.json.content).toContain("over the 0.0 MB upload limit here, so it is linked instead");
+    expect(linked.json.content).toContain(`The link works until <t:${exp}:f> (<t:${exp}:R>)`);
 
     await swapSurface({ uploadLimitBytes: 1024 });
     const described = await show();

@@ -19,6 +19,7 @@ import { DEFAULT_AUDIO_LIMITS } from "../../../graph/intake-audio.js";
 import type { SurfaceContext } from "./context.js";
 import { decodeJobButton } from "./ids.js";
 import { createPublisher } from "./publisher.js";
+import { createMediaLinks } from "../../links/mediaLinks.js";
 import { describeError, redactUrl } from "./log.js";
 import { SORRY, privately } from "./respond.js";
 import { handleRenderCommand } from "./handlers/renderCommand.js";
@@ -47,7 +48,7 @@ export interface DiscordSurfaceOptions {
   allowHttpDownloads?: boolean;
   /** Files above this are linked instead of attached (Discord's default limit is 10 MiB). */
   uploadLimitBytes?: number;
-  /** PUBLIC_URL of a server that serves blobs at `/blobs/<key>`, for videos too large to attach. */
+  /** PUBLIC_URL: videos too large to attach are linked there, signed and expiring (bot/links/). */
   publicUrl?: string;
   /** Minimum time between two passes over a job's messages, at least 1500 ms (each message is edited at most once per pass). */
   editIntervalMs?: number;
@@ -85,7 +86,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     rest: client.rest,
     logger,
     uploadLimitBytes: options.uploadLimitBytes ?? 10 * 1024 * 1024,
-    publicUrl: options.publicUrl,
+    links: createMediaLinks({ config: app.config, publicUrl: options.publicUrl }),
     // Never below 1.5 s: Discord rate-limits edits, and users cannot read faster anyway.
     editIntervalMs: Math.max(options.editIntervalMs ?? 1500, 1500),
   });

@@ -21,6 +21,7 @@ import type { ChatLocation, ChatMessages } from "../../../store/chatMessages.js"
 import { cardBody, finalBody, isTerminal, previewFilename, statusBody, type FinalDelivery, type MessageBody } from "./render.js";
 import { locationOfOrigin, postTarget, sameLocation } from "./identity.js";
 import { describeError, discordCode } from "./log.js";
+import type { MediaLinks } from "../../links/mediaLinks.js";
 
 export interface PublisherOptions {
   runner: Runner;
@@ -29,8 +30,8 @@ export interface PublisherOptions {
   rest: REST;
   logger: Logger;
   uploadLimitBytes: number;
-  /** Base URL where this deployment serves blobs at `/blobs/<key>` (PUBLIC_URL). */
-  publicUrl?: string;
+  /** Links for videos over the upload limit (bot/links/mediaLinks.ts). */
+  links: MediaLinks;
   editIntervalMs: number;
 }
 
@@ -165,12 +166,9 @@ export function createPublisher(options: PublisherOptions) {
     if (bytes <= options.uploadLimitBytes) {
       delivery = { kind: "attachment", filename: `reel-${view.jobId.slice(0, 8)}.mp4`, bytes };
     } else {
-      const stored = await blobs.url(key).catch(() => "");
-      const url = stored.startsWith("https://")
-        ? stored
-        : options.publicUrl ? `${options.publicUrl.replace(/\/+$/, "")}/blobs/${key}` : null;
-      delivery = url
-        ? { kind: "link", url, bytes, limit: options.uploadLimitBytes }
+      const link = await options.links.link(key);
+      delivery = link
+        ? { kind: "link", url: link.url, expiresAt: link.expiresAt, bytes, limit: options.uploadLimitBytes }
         : { kind: "too_large", bytes, limit: options.uploadLimitBytes, where: key };
     }
     logger.info({ jobId: view.jobId, bytes, limit: options.uploadLimitBytes, delivery: delivery.kind }, "discord: delivering the final video");

@@ -8,6 +8,7 @@ import type { SlackDeps } from "./deps.js";
 import { MAX_IMAGE_BYTES } from "./intake.js";
 import { errorFields, toBoltLogger } from "./logger.js";
 import { createRenderer } from "./renderer.js";
+import { createMediaLinks } from "../../links/mediaLinks.js";
 import { createWorkTracker } from "./work.js";
 import { registerListeners } from "./listeners/index.js";
 
@@ -29,7 +30,7 @@ export interface SlackSurfaceOptions {
   allowHttpDownloads?: boolean;
   /** The final MP4 is uploaded up to this size and linked above it. */
   uploadLimitBytes: number;
-  /** Base URL whose /blobs/<key> serves media (PUBLIC_URL), for videos over the upload limit. */
+  /** PUBLIC_URL: videos over the upload limit are linked there, signed and expiring (bot/links/). */
   publicUrl?: string;
   /** Least time between two edits of one message; default 1500 ms. */
   editIntervalMs?: number;
@@ -78,7 +79,8 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
   const chat = createChatMessages(app.db);
   const renderer = createRenderer({
     client: bolt.client, app, chat, logger, tracker,
-    uploadLimitBytes: options.uploadLimitBytes, publicUrl: options.publicUrl, editIntervalMs: options.editIntervalMs,
+    uploadLimitBytes: options.uploadLimitBytes, editIntervalMs: options.editIntervalMs,
+    links: createMediaLinks({ config: app.config, publicUrl: options.publicUrl }),
   });
   const deps: SlackDeps = {
     app, chat, renderer, logger, fileHosts,

@@ -4,7 +4,8 @@ import type { Logger } from "pino";
 import type { App } from "../../app.js";
 import type { JobEvent, JobView, SceneCard } from "../../views.js";
 import type { ChatLocation, ChatMessages } from "../../../store/chatMessages.js";
-import { cardMessage, esc, isTerminal, shortId, statusMessage, withoutImage, type SlackMessage } from "./blocks.js";
+import type { MediaLinks } from "../../links/mediaLinks.js";
+import { cardMessage, esc, finalLinkText, isTerminal, shortId, statusMessage, withoutImage, type SlackMessage } from "./blocks.js";
 import { errorFields } from "./logger.js";
 import { createSerialQueues, createThrottle, type WorkTracker } from "./work.js";
 
@@ -19,7 +20,8 @@ export interface RendererOptions {
   tracker: WorkTracker;
   /** The final MP4 is uploaded up to this size, linked above it. */
   uploadLimitBytes: number;
-  publicUrl?: string;
+  /** Links for videos over the upload limit (bot/links/mediaLinks.ts). */
+  links: MediaLinks;
   /** Least time between two edits of one message (Slack allows about one write per second per channel). */
   editIntervalMs?: number;
 }
@@ -150,16 +152,8 @@ export function createRenderer(options: RendererOptions) {
     const media = await app.tools.blobs.get(view.finalVideoKey);
     const summary = `${view.scenes.length} scenes · ${view.creditsUsed} credits`;
     if (media.data.byteLength > options.uploadLimitBytes) {
-      // A signed Supabase URL when media lives there, else the public listener's blob route.
-      const stored = await app.tools.blobs.url(view.finalVideoKey);
-      const url = /^https:\/\//.test(stored)
-        ? stored
-        : options.publicUrl ? `${options.publicUrl.replace(/\/+$/, "")}/blobs/${view.finalVideoKey}` : stored;
-      const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
-      const where = /^https?:\/\//.test(url)
-        ? `<${url}|Download the video>`
-        : `It is kept in the bot's media store as \`${esc(view.finalVideoKey)}\`; ask the operator for it.`;
-      const text = `🎉 The final video is ready (${summary}). At ${mb(media.data.byteLength)} it is over the ${mb(options.uploadLimitBytes)} upload limit. ${where}`;
+      const link = await options.links.link(view.finalVideoKey);
+      const text = finalLinkText({ jobId, summary, bytes: media.data.byteLength, limit: options.uploadLimitBytes, link, key: view.finalVideoKey });
       await chat.put(jobId, t, "final", await post(t, { text, blocks: [{ type: "section", text: { type: "mrkdwn", text } }] }), null);
       return;
     }
