@@ -4,7 +4,6 @@
  * offline tools. Assertions are on what Slack would have been asked to do (the stand-in's record)
  * and on the job as the runner sees it.
  */
-import { createHmac } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +20,7 @@ import { parseSceneReply } from "../bot/surfaces/slack/jobs.js";
 import { fileIdIn, urlIn } from "../bot/surfaces/slack/listeners/commands/render.js";
 import { createChatMessages } from "../store/chatMessages.js";
 import { createSlackStandin, type SlackStandin, type StandinMessage } from "./standins/slack.js";
+import { buttonFor, buttonsOf, cardsIn as cardsInThread, slackSender, textOf } from "./helpers/slackEvents.js";
 
 const TOKEN = "xoxb-standin-secret-token-0001";
 const APP_TOKEN = "xapp-standin-secret-token-0001";
@@ -28,6 +28,8 @@ const SECRET = "standin-signing-secret-0001";
 const TEAM = "T0TEAM";
 const OWNER = "U0OWNER";
 const OTHER = "U0OTHER";
+/** A guest: can click a card in a shared view, but is not a member of the channel. */
+const GUEST = "U0GUEST";
 const MAIN = "C0MAIN";
 const ELSEWHERE = "C0ELSE";
 
@@ -70,74 +72,13 @@ async function settle(): Promise<void> {
   await surface.settled();
 }
 
-async function post(body: string, contentType: string, headers: Record<string, string> = {}, secret = SECRET): Promise<Response> {
-  const ts = Math.floor(Date.now() / 1000);
-  const signature = "v0=" + createHmac("sha256", secret).update(`v0:${ts}:${body}`).digest("hex");
-  return fetch(`http://127.0.0.1:${port}/slack/events`, {
-    method: "POST", body,
-    headers: { "content-type": contentType, "x-slack-request-timestamp": String(ts), "x-slack-signature": signature, ...headers },
-  });
-}
-
-let eventSeq = 0;
-function eventBody(event: Record<string, unknown>, eventId = `Ev${++eventSeq}`): string {
-  return JSON.stringify({
-    token: "legacy", team_id: TEAM, api_app_id: "A0APP", type: "event_callback", event_id: eventId, event_time: Math.floor(Date.now() / 1000),
-    authorizations: [{ team_id: TEAM, user_id: "UBOT", is_bot: true }], event,
-  });
-}
-const sendEvent = (body: string, headers: Record<string, string> = {}) => post(body, "application/json", headers);
-
-let responseSeq = 0;
-async function command(name: string, text: string, user = OWNER, channel = MAIN): Promise<{ res: Response; responseId: string }> {
-  const responseId = `r${++responseSeq}`;
-  const body = new URLSearchParams({
-    token: "legacy", team_id: TEAM, team_domain: "standin", channel_id: channel, channel_name: "general", user_id: user,
-    user_name: user === OWNER ? "ann" : "bob", command: name, text, api_app_id: "A0APP",
-    response_url: slack.responseUrl(responseId), trigger_id: `trigger-${responseId}`,
-  }).toString();
-  return { res: await post(body, "application/x-www-form-urlencoded"), responseId };
-}
-const responseText = (id: string) => slack.responses.filter((r) => r.id === id).map((r) => String(r.body.text)).join("\n");
-
-function click(message: StandinMessage, actionId: string, user = OWNER, value = actionId): Promise<Response> {
-  const payload = {
-    type: "block_actions", team: { id: TEAM, domain: "standin" }, api_app_id: "A0APP", token: "legacy",
-    user: { id: user, username: user === OWNER ? "ann" : "bob", name: user === OWNER ? "ann" : "bob", team_id: TEAM },
-    container: { type: "message", message_ts: message.ts, channel_id: message.channel, is_ephemeral: false, ...(message.threadTs ? { thread_ts: message.threadTs } : {}) },
-    trigger_id: `trigger-${Date.now()}`, channel: { id: message.channel, name: "general" },
-    message: { type: "message", ts: message.ts, text: message.text, ...(message.threadTs ? { thread_ts: message.threadTs } : {}) },
-    response_url: slack.responseUrl("click"),
-    actions: [{ type: "button", action_id: actionId, block_id: "decide", value, action_ts: String(Date.now() / 1000), text: { type: "plain_text", text: "x" } }],
-  };
-  return post(`payload=${encodeURIComponent(JSON.stringify(payload))}`, "application/x-www-form-urlencoded");
-}
-
-function submitEdit(privateMetadata: string, note: string, user = OWNER): Promise<Response> {
-  const payload = {
-    type: "view_submission", team: { id: TEAM, domain: "standin" }, api_app_id: "A0APP", token: "legacy", trigger_id: "trigger-view",
-    user: { id: user, username: "ann", name: "ann", team_id: TEAM },
-    view: {
-      id: "V0EDIT", team_id: TEAM, type: "modal", callback_id: "rb_edit", private_metadata: privateMetadata, hash: "h", blocks: [],
-      title: { type: "plain_text", text: "Edit" }, close: null, submit: null, state: { values: { note: { note: { type: "plain_text_input", value: note } } } },
-      app_id: "A0APP", bot_id: "BBOT", root_view_id: "V0EDIT", previous_view_id: null, external_id: "", clear_on_close: false, notify_on_close: false,
-      app_installed_team_id: TEAM,
-    },
-    response_urls: [],
-  };
-  return post(`payload=${encodeURIComponent(JSON.stringify(payload))}`, "application/x-www-form-urlencoded");
-}
-
-function fileShareEvent(file: object, ts: string, user = OWNER, channel = MAIN): Record<string, unknown> {
-  return { type: "message", subtype: "file_share", text: "", files: [file], upload: false, user, display_as_bot: false, ts, channel, channel_type: "channel", event_ts: ts };
-}
-
-const buttonsOf = (m: StandinMessage): any[] => m.blocks.filter((b) => b.type === "actions").flatMap((b) => b.elements);
-const cardsIn = (channel: string, threadTs: string) =>
-  slack.thread(channel, threadTs).filter((m) => m.blocks.some((b) => b.block_id === "scene")).sort((a, b) => sceneNo(a) - sceneNo(b));
-const sceneNo = (m: StandinMessage) => Number(/Scene (\d+)\//.exec(m.blocks[0].text.text)?.[1] ?? 0);
-const buttonFor = (m: StandinMessage, decision: "G" | "Y" | "R") => buttonsOf(m).find((e) => String(e.action_id).endsWith(`:${decision}`))?.action_id as string;
-const textOf = (m: StandinMessage) => JSON.stringify(m.blocks);
+const sender = slackSender({ slack: () => slack, port: () => port, secret: SECRET, team: TEAM, names: { [OWNER]: "ann", [OTHER]: "bob" } });
+const { post, eventBody, sendEvent, responseText, submitEdit: submitAs } = sender;
+const command = (name: string, text: string, user = OWNER, channel = MAIN) => sender.command(name, text, user, channel);
+const click = (message: StandinMessage, actionId: string, user = OWNER, value = actionId) => sender.click(message, actionId, user, value);
+const submitEdit = (privateMetadata: string, note: string, user = OWNER) => submitAs(privateMetadata, note, user);
+const fileShareEvent = (file: object, ts: string, user = OWNER, channel = MAIN) => sender.fileShareEvent(file, ts, user, channel);
+const cardsIn = (channel: string, threadTs: string) => cardsInThread(slack, channel, threadTs);
 async function waitFor<T>(probe: () => T | undefined, ms = 5000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
@@ -155,7 +96,10 @@ let statusTs: string;
 let render: { jobId: string; statusTs: string };
 
 beforeAll(async () => {
-  slack = await createSlackStandin({ token: TOKEN, appToken: APP_TOKEN, teamId: TEAM, botUserId: "UBOT", botId: "BBOT" });
+  slack = await createSlackStandin({
+    token: TOKEN, appToken: APP_TOKEN, teamId: TEAM, botUserId: "UBOT", botId: "BBOT",
+    channels: { [MAIN]: ["UBOT", OWNER, OTHER], [ELSEWHERE]: ["UBOT", OWNER], C0LINK: ["UBOT", OWNER] },
+  });
   dataDir = await mkdtemp(join(tmpdir(), "slack-surface-"));
   await boot();
 });
@@ -296,10 +240,26 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     const after = (await app.runner.view(jobId))!.scenes[0];
     expect(after).toMatchObject({ awaiting: "review", trafficLight: "PENDING", versionNo: before.versionNo });
     expect(buttonsOf(slack.messages.get(card.ts)!)).toHaveLength(3);
-    // 🟡 from someone else is refused before any modal opens.
+    // 🟡 from someone else: the modal opens at once (the trigger lasts 3 s), then says why not, with nothing to type in.
     await click(card, buttonFor(card, "Y"), OTHER);
     await settle();
-    expect(slack.callsOf("views.open")).toHaveLength(0);
+    const opened = slack.callsOf("views.open").at(-1)!;
+    expect(opened.result.ok).toBe(true);
+    const refused = slack.callsOf("views.update").at(-1)!;
+    expect(refused.args.view_id).toBe(opened.result.view.id);
+    expect(JSON.stringify(refused.args.view.blocks)).toContain("Only the person who started this job");
+    expect(refused.args.view.blocks.some((b: any) => b.type === "input")).toBe(false);
+    expect((await app.runner.view(jobId))!.scenes[0].versionNo).toBe(before.versionNo);
+
+    // A guest who is not a member of the channel cannot get an ephemeral message there
+    // (user_not_in_channel); the refusal goes through the click's response_url instead.
+    const responses = slack.responses.length;
+    await click(card, buttonFor(card, "G"), GUEST);
+    await settle();
+    expect(slack.callsOf("chat.postEphemeral").at(-1)!.result).toMatchObject({ ok: false, error: "user_not_in_channel" });
+    const answer = slack.responses.slice(responses).find((r) => r.id === "click")!;
+    expect(answer.body).toMatchObject({ response_type: "ephemeral", replace_original: false });
+    expect(answer.body.text).toContain("Only the person who started this job");
   });
 
   it("🟢 approves a scene; a double click changes nothing more", async () => {
@@ -326,7 +286,7 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     await click(card, buttonFor(card, "Y"));
     await settle();
     const open = slack.callsOf("views.open").at(-1)!;
-    expect(open.args.trigger_id).toMatch(/^trigger-/);
+    expect(slack.views.size).toBeGreaterThan(0);
     const input = open.args.view.blocks.find((b: any) => b.type === "input");
     expect(input.element).toMatchObject({ type: "plain_text_input", multiline: true, max_length: 500 });
     expect(input.optional).toBeUndefined();

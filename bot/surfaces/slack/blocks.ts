@@ -192,10 +192,10 @@ export interface EditMetadata {
   threadTs?: string;
 }
 
-/** 🟡: what should change, required, at most 500 characters. */
-export function editModal(metadata: EditMetadata, sceneLabel: string, excerpt: string): types.ModalView {
+/** 🟡: what should change, required, at most 500 characters. `script` is the card's script line, already mrkdwn. */
+export function editModal(metadata: EditMetadata, sceneLabel: string, script: string): types.ModalView {
   const blocks: KnownBlock[] = [];
-  if (excerpt) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: twoLines(excerpt) }] });
+  if (script) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: script }] });
   blocks.push({
     type: "input",
     block_id: EDIT_BLOCK,
@@ -209,9 +209,22 @@ export function editModal(metadata: EditMetadata, sceneLabel: string, excerpt: s
     type: "modal",
     callback_id: EDIT_CALLBACK,
     private_metadata: JSON.stringify(metadata),
-    title: { type: "plain_text", text: `Edit ${sceneLabel}`.slice(0, 24) },
+    title: { type: "plain_text", text: modalTitle(`Edit ${sceneLabel}`) },
     submit: { type: "plain_text", text: "Request edit" },
     close: { type: "plain_text", text: "Cancel" },
     blocks,
   };
 }
+
+/** A modal that only says something (an open 🟡 modal turned into a refusal). */
+export function noticeModal(title: string, text: string): types.ModalView {
+  return {
+    type: "modal",
+    title: { type: "plain_text", text: modalTitle(title) },
+    close: { type: "plain_text", text: "OK" },
+    blocks: [{ type: "section", text: { type: "mrkdwn", text: esc(text) } }],
+  };
+}
+
+/** Modal titles are at most 24 characters (https://docs.slack.dev/reference/views/modal-views). */
+const modalTitle = (text: string) => (text.length > 24 ? `${text.slice(0, 23)}…` : text);

@@ -10,10 +10,8 @@ export interface SlackDeps {
   chat: ChatMessages;
   renderer: Renderer;
   logger: Logger;
-  /** Downloads a Slack-hosted file; the bearer token goes to the allowed file hosts only. */
-  download(url: string): Promise<Uint8Array>;
-  /** Hosts a /render URL may point at without a file id (files.slack.com in production). */
-  fileHosts: string[];
+  /** Downloads a Slack-hosted file, up to maxBytes; the bearer token goes to the allowed file hosts only. */
+  download(url: string, maxBytes: number): Promise<Uint8Array>;
   isApprover(actor: Actor): boolean;
   /** Registers background work, so shutdown and tests can wait for it. */
   track<T>(work: Promise<T>): Promise<T>;

@@ -8,6 +8,7 @@ import type { MediaLinks } from "../../links/mediaLinks.js";
 import { cardMessage, esc, finalLinkText, isTerminal, shortId, statusMessage, withoutImage, type SlackMessage } from "./blocks.js";
 import { errorFields } from "./logger.js";
 import { createSerialQueues, createThrottle, type WorkTracker } from "./work.js";
+import { createImageRetry } from "./imageRetry.js";
 
 /** A place a job is shown; `statusTs` is the acknowledgement to adopt when no status row exists yet. */
 type Target = ChatLocation & { statusTs?: string };
@@ -24,6 +25,8 @@ export interface RendererOptions {
   links: MediaLinks;
   /** Least time between two edits of one message (Slack allows about one write per second per channel). */
   editIntervalMs?: number;
+  /** Waits before redrawing a card whose image Slack was not ready to show (imageRetry.ts). */
+  imageRetryDelaysMs?: number[];
 }
 
 const hashOf = (message: SlackMessage) => createHash("sha256").update(JSON.stringify(message)).digest("hex");
@@ -46,6 +49,7 @@ export function createRenderer(options: RendererOptions) {
   // What a 🟢 reserves, as the runner will charge it.
   const pricePerClip = (view: JobView, _card?: SceneCard) => view.approvalCredits;
   const queueKey = (jobId: string, t: ChatLocation) => `${jobId}|${t.channelId}|${t.threadId}`;
+  const imageRetry = createImageRetry({ tracker, delaysMs: options.imageRetryDelaysMs });
 
   /** Where the job is shown on Slack; before its status row exists, its Slack origin. */
   async function targetsOf(jobId: string): Promise<Target[]> {
@@ -131,9 +135,10 @@ export function createRenderer(options: RendererOptions) {
     const message = cardMessage(view, card, { previewFileId: await previewFile(jobId, t, card), pricePerClip: pricePerClip(view, card) });
     const hash = hashOf(message);
     if (row?.renderedHash === hash) return false;
-    // Slack refuses a slack_file it is still processing (invalid_blocks): then the card goes without
-    // the image (the preview is right above it in the thread) and the next render tries again.
+    // Slack refuses a slack_file it is still processing (invalid_blocks): the card goes out without
+    // the image now, and imageRetry redraws it with the image shortly (see imageRetry.ts).
     const attempt = async (m: SlackMessage) => (row && (await edit(t.channelId, row.messageId, m)) ? row.messageId : post(t, m));
+    const retryKey = `${queueKey(jobId, t)}|${slot}`;
     let ts: string;
     try {
       ts = await attempt(message);
@@ -141,8 +146,15 @@ export function createRenderer(options: RendererOptions) {
       if (slackError(err) !== "invalid_blocks" || !message.blocks.some((b) => b.type === "image")) throw err;
       ts = await attempt(withoutImage(message));
       await chat.put(jobId, t, slot, ts, null);
+      const retrying = imageRetry.later(retryKey, async () => {
+        const latest = await app.runner.view(jobId);
+        const now = latest?.scenes.find((s) => s.index === card.index);
+        if (latest && now) scheduleCard(t, latest, now);
+      });
+      if (!retrying) logger.warn({ jobId, scene: card.index }, "slack kept refusing the preview image; the card stays without it");
       return true;
     }
+    imageRetry.done(retryKey);
     await chat.put(jobId, t, slot, ts, hash);
     return true;
   }
