@@ -15,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../bot/app.js";
 import { loadConfig } from "../bot/config.js";
 import { decodeButton } from "../bot/views.js";
-import { createSlackSurface, type SlackSurface } from "../bot/surfaces/slack/index.js";
+import { SLACK_FILE_HOSTS, createSlackSurface, type SlackSurface } from "../bot/surfaces/slack/index.js";
+import { downloadAttachment } from "../bot/surfaces/download.js";
+import type { UserFacingError } from "../core/errors.js";
 import { parseSceneReply } from "../bot/surfaces/slack/jobs.js";
 import { fileIdIn, urlIn } from "../bot/surfaces/slack/listeners/commands/render.js";
 import { createChatMessages } from "../store/chatMessages.js";
@@ -53,7 +55,8 @@ async function boot(): Promise<void> {
   app = await createApp(loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: "silent", SCENE_DURATION_S: "1" }), { logger: pino({ level: "debug" }, sink) });
   surface = createSlackSurface({
     app, botToken: TOKEN, signingSecret: SECRET, port: 0, apiUrl: slack.apiUrl,
-    fileHosts: [slack.host], allowHttpDownloads: true, uploadLimitBytes: 50 * 1024 * 1024,
+    // The stand-in's two file hosts, as files.slack.com and files-origin.slack.com are in production.
+    fileHosts: [slack.host, slack.originHost], allowHttpDownloads: true, uploadLimitBytes: 50 * 1024 * 1024,
   });
   port = (await surface.start()).port!;
 }
@@ -421,6 +424,88 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     // Both places show it.
     expect(textOf(slack.messages.get(cards[1].ts)!)).toContain("🟢 Approved by ann");
     expect(textOf(cardsIn(MAIN, render.statusTs)[1])).toContain("🟢 Approved by ann");
+  });
+
+  it("🟡 opens its modal within Slack's 3 s trigger window even while the database is busy; the note still decides", async () => {
+    const card = cardsIn(MAIN, render.statusTs)[2];
+    expect(buttonFor(card, "Y")).toBeDefined();
+    // Hold the (single-session) embedded database for longer than a trigger_id lives.
+    const busy = app.db.transaction(() => new Promise((r) => setTimeout(r, 3500)));
+    await new Promise((r) => setTimeout(r, 50));
+    await click(card, buttonFor(card, "Y"));
+    await busy;
+    await settle();
+    const open = slack.callsOf("views.open").at(-1)!;
+    expect(open.result).toMatchObject({ ok: true });
+    expect(open.args.view.blocks[0]).toMatchObject({ type: "context" }); // the card's script line, taken from the click
+    expect(slack.callsOf("views.update").filter((c) => c.args.view_id === open.result.view.id)).toEqual([]); // the owner may edit
+    await submitEdit(open.args.view.private_metadata, "slower camera");
+    await settle();
+    expect((await app.runner.view(render.jobId))!.scenes[2]).toMatchObject({ versionNo: 2, lastDecision: "YELLOW" });
+  });
+
+  it("a thread reply also sent to the channel (thread_broadcast) counts as a scene note", async () => {
+    const before = (await app.runner.view(render.jobId))!.scenes[0].versionNo;
+    const ts = "1699990001.000300";
+    await sendEvent(eventBody({
+      type: "message", subtype: "thread_broadcast", text: `scene 1: more contrast`, user: OWNER, ts, thread_ts: render.statusTs,
+      root: { ts: render.statusTs, user: "UBOT" }, channel: MAIN, channel_type: "channel", event_ts: ts,
+    }));
+    await settle();
+    expect((await app.runner.view(render.jobId))!.scenes[0]).toMatchObject({ versionNo: before + 1, lastDecision: "YELLOW" });
+    const notes = await app.runner.store.audit.list({ action: "scene.yellow" });
+    expect(notes.at(-1)!.details).toMatchObject({ jobId: render.jobId, note: "more contrast" });
+  });
+
+  it("/render in a channel the bot is not in says how to invite it, and starts nothing", async () => {
+    slack.addChannel("C0NOBOT", [OWNER]);
+    const file = slack.addFile({ id: "F0LOGO0009", name: "third.png", mimetype: "image/png", bytes: await brandImage(9), user: OWNER });
+    const { responseId } = await command("/render", `<${file.permalink}>`, OWNER, "C0NOBOT");
+    await settle();
+    expect(slack.callsOf("chat.postMessage").at(-1)!.result).toMatchObject({ ok: false, error: "not_in_channel" });
+    expect(responseText(responseId)).toContain("I can't post in this channel. Invite me with `/invite @reelbot`");
+    expect(slack.downloads.some((d) => d.fileId === "F0LOGO0009")).toBe(false);
+  });
+
+  it("Enterprise Grid: a download redirected to files-origin.slack.com carries the token there and the job starts", async () => {
+    expect(SLACK_FILE_HOSTS).toEqual(["files.slack.com", "files-origin.slack.com"]);
+    slack.gridRedirect = true;
+    try {
+      const file = slack.addFile({ id: "F0GRID0001", name: "grid.png", mimetype: "image/png", bytes: await brandImage(12), user: OWNER });
+      await sendEvent(eventBody(fileShareEvent(file, "1699990002.000100", OWNER, ELSEWHERE)));
+      await settle();
+      expect(slack.downloads.filter((d) => d.fileId === "F0GRID0001")).toEqual([expect.objectContaining({ authorized: true })]);
+      const owner = await app.runner.users.ensure({ platform: "slack", teamId: TEAM, userId: OWNER });
+      const job = (await app.runner.jobsOf(owner.id)).find((j) => j.origin.fileId === "F0GRID0001");
+      expect(job).toBeDefined();
+      await app.runner.cancel({ jobId: job!.id, actor: { platform: "slack", teamId: TEAM, userId: OWNER } });
+
+      // With files-origin not allowed, the answer names the redirect instead of asking for a re-upload.
+      const refused = await downloadAttachment({
+        url: file.url_private_download, allowedHosts: [slack.host], maxBytes: 1 << 20, allowHttp: true, headers: { Authorization: `Bearer ${TOKEN}` },
+      }).catch((err: unknown) => err as UserFacingError);
+      expect((refused as UserFacingError).userMessage).toContain(`sent the download on to ${slack.originHost}`);
+      expect((refused as UserFacingError).userMessage).toContain("re-uploading won't help");
+    } finally {
+      slack.gridRedirect = false;
+    }
+    // Slack's sign-in page (what a download without a usable token gets) is named as such, not judged as a broken image.
+    const page = await downloadAttachment({
+      url: slack.addFile({ id: "F0HTML0001", name: "x.png", mimetype: "image/png", bytes: await brandImage(1) }).url_private_download,
+      allowedHosts: [slack.host], maxBytes: 1 << 20, allowHttp: true, headers: { Authorization: "Bearer xoxb-not-the-token" },
+      htmlRefusal: "sign-in page",
+    }).catch((err: unknown) => err as UserFacingError);
+    expect((page as UserFacingError).userMessage).toBe("sign-in page");
+  });
+
+  it("a burst of posts in one channel is rate-limited by Slack (429, Retry-After) and still lands", async () => {
+    slack.addChannel("C0BURST", ["UBOT"]);
+    const started = Date.now();
+    const posted = await Promise.all([1, 2, 3, 4, 5].map((n) => surface.bolt.client.chat.postMessage({ channel: "C0BURST", text: `burst ${n}` })));
+    expect(posted.every((p) => p.ok)).toBe(true);
+    expect(slack.rateLimited.filter((r) => r.channel === "C0BURST").length).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900); // the client waited out Retry-After
+    expect([...slack.messages.values()].filter((m) => m.channel === "C0BURST")).toHaveLength(5);
   });
 
   it("/cancel: refused for someone else, then the owner stops the job everywhere", async () => {
