@@ -21,6 +21,7 @@ import type { UserFacingError } from "../core/errors.js";
 import { parseSceneReply } from "../bot/surfaces/slack/jobs.js";
 import { fileIdIn, urlIn } from "../bot/surfaces/slack/listeners/commands/render.js";
 import { createChatMessages } from "../store/chatMessages.js";
+import { songMp3 } from "./helpers/pipeline.js";
 import { createSlackStandin, type SlackStandin, type StandinMessage } from "./standins/slack.js";
 import { buttonFor, buttonsOf, cardsIn as cardsInThread, slackSender, textOf } from "./helpers/slackEvents.js";
 
@@ -506,6 +507,37 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     expect(slack.rateLimited.filter((r) => r.channel === "C0BURST").length).toBeGreaterThanOrEqual(1);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900); // the client waited out Retry-After
     expect([...slack.messages.values()].filter((m) => m.channel === "C0BURST")).toHaveLength(5);
+  });
+
+  it("an MP3 dropped in a DM becomes a music video: judged by its content, shot cards, the final MP4 with the song", async () => {
+    slack.addChannel("D0ANN", ["UBOT", OWNER]);
+    const mp3 = await songMp3(12);
+    const file = slack.addFile({ id: "F0SONG0001", name: "anthem.mp3", mimetype: "audio/mpeg", bytes: mp3, user: OWNER });
+    const ts = "1699990003.000100";
+    await sendEvent(eventBody(fileShareEvent(file, ts, OWNER, "D0ANN")));
+    await settle();
+    expect(slack.downloads.filter((d) => d.fileId === "F0SONG0001")).toEqual([expect.objectContaining({ authorized: true })]);
+    const owner = await app.runner.users.ensure({ platform: "slack", teamId: TEAM, userId: OWNER });
+    const job = (await app.runner.jobsOf(owner.id)).find((j) => j.origin.fileId === "F0SONG0001")!;
+    const view = (await app.runner.view(job.id))!;
+    expect(view.kind).toBe("song");
+    const cards = cardsIn("D0ANN", ts);
+    expect(cards.length).toBe(view.scenes.length);
+    expect(cards.length).toBeGreaterThanOrEqual(2);
+    expect(cards.every((c) => c.blocks.some((b) => b.type === "image"))).toBe(true);
+    expect(textOf(cards[0])).toMatch(/0:00–0:\d\d/); // a shot's place in the song
+
+    const status = slack.messages.get(slack.thread("D0ANN", ts)[0].ts)!;
+    await click(status, "job_approve_all", OWNER, job.id);
+    for (let i = 0; i < 100 && (await app.runner.view(job.id))!.stage !== "done"; i++) await settle();
+    expect((await app.runner.view(job.id))!.stage).toBe("done");
+    await settle();
+    const final = [...slack.uploads.values()].find((u) => u.channelId === "D0ANN" && u.filename.endsWith(".mp4"))!;
+    expect(final).toMatchObject({ completed: true, threadTs: ts });
+    const probe = await app.tools.editor.probe({ data: new Uint8Array(final.bytes), contentType: "video/mp4" });
+    expect(probe.videoCodec).toBe("h264");
+    expect(probe.audioCodec).toBeTruthy();
+    expect(Math.abs(probe.durationS - 12)).toBeLessThan(0.5);
   });
 
   it("/cancel: refused for someone else, then the owner stops the job everywhere", async () => {
