@@ -14,7 +14,7 @@ import { createApp, type App } from "../bot/app.js";
 import { loadConfig } from "../bot/config.js";
 import { DECISION_LABELS, decodeButton, encodeButton } from "../bot/views.js";
 import { createDiscordSurface, type DiscordSurface } from "../bot/surfaces/discord/index.js";
-import { commandDefinitions } from "../bot/surfaces/discord/commands.js";
+import { COMMANDS, commandDefinitions } from "../bot/surfaces/discord/commands.js";
 import { createChatMessages, type ChatLocation } from "../store/chatMessages.js";
 import { registerCommands } from "../scripts/register-discord.js";
 import { createDiscordStandin, type ApiMessage, type ApiUser, type DiscordStandin, type RecordedCall } from "./standins/discord.js";
@@ -26,7 +26,7 @@ let app: App;
 let surface: DiscordSurface;
 let dataDir: string;
 const logLines: string[] = [];
-let alice: ApiUser, bob: ApiUser, mallory: ApiUser, carol: ApiUser, dave: ApiUser;
+let alice: ApiUser, bob: ApiUser, mallory: ApiUser, carol: ApiUser, dave: ApiUser, erin: ApiUser;
 let brandPng: Uint8Array;
 
 const logger = pino(
@@ -117,8 +117,10 @@ async function decisionsOf(jobId: string): Promise<Array<{ decision: string; not
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "discord-test-"));
   standin = await createDiscordStandin({ token: TOKEN });
-  [alice, bob, mallory, carol, dave] = ["alice", "bob", "mallory", "carol", "dave"].map((n) => standin.user(n));
+  [alice, bob, mallory, carol, dave, erin] = ["alice", "bob", "mallory", "carol", "dave", "erin"].map((n) => standin.user(n));
   brandPng = await brandImage();
+  // As an operator would before the first use (docs/discord.md): the commands exist only once registered.
+  await registerCommands({ token: TOKEN, appId: standin.appId, guildId: standin.guildId, apiUrl: standin.apiUrl });
   await boot();
 });
 
@@ -477,6 +479,21 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
   });
 
   describe("DMs and bad files", () => {
+    it("/render works in a DM with the bot (the registration includes DMs; guild commands alone never reach them)", async () => {
+      const dm = standin.dmChannel(erin);
+      const file = standin.hostAttachment("dm-brand.png", await brandImage(4), "image/png");
+      const command = standin.slashCommand({ user: erin, guild: false }, dm.id, "render", [{ name: "file", type: 11, value: file.id }], [file]);
+      standin.deliver(command);
+      const started = await waitFor("the started reply in the DM", () =>
+        standin.callsOf(command).find((c) => c.method === "PATCH" && String(c.json?.content).includes("started from **dm-brand.png**")));
+      expect(started.json.content).toContain("Follow it below.");
+      const [job] = await app.runner.jobsOf(await userId(erin, false));
+      expect(job.origin).toMatchObject({ channelId: dm.id, threadId: "", interactionId: command.id });
+      await waitFor("the DM job's status", () => posts(standin.calls, dm.id).length > 0);
+      await app.runner.cancel({ jobId: job.id, actor: { platform: "discord", teamId: "", userId: erin.id } });
+      await settle();
+    });
+
     it("a PDF in a DM gets a reply saying what is wrong and what to send, without downloading it", async () => {
       const dm = standin.dmChannel(dave);
       const pdf = standin.hostAttachment("deck.pdf", new TextEncoder().encode("%PDF-1.7\n"), "application/pdf");
@@ -551,16 +568,20 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     });
   });
 
-  it("registers the shared command definitions per guild or globally", async () => {
-    const guild = await registerCommands({ token: TOKEN, appId: standin.appId, guildId: standin.guildId, apiUrl: standin.apiUrl });
-    expect(guild.route).toBe(`/applications/${standin.appId}/guilds/${standin.guildId}/commands`);
-    expect(guild.registered.map((c) => c.name)).toEqual(["render", "status", "show", "cancel"]);
-    const put = standin.calls.filter((c) => c.method === "PUT").at(-1)!;
-    expect(put.authorized).toBe(true);
-    expect(put.json).toEqual(commandDefinitions());
-    expect(put.json[0].options[0]).toMatchObject({ name: "file", type: 11, required: true });
-    const global = await registerCommands({ token: TOKEN, appId: standin.appId, apiUrl: standin.apiUrl });
-    expect(global.route).toBe(`/applications/${standin.appId}/commands`);
+  it("registers per guild while developing (plus a DM-only global set), globally otherwise", async () => {
+    const names = Object.keys(COMMANDS);
+    const dev = await registerCommands({ token: TOKEN, appId: standin.appId, guildId: standin.guildId, apiUrl: standin.apiUrl });
+    expect(dev.map((r) => r.route)).toEqual([`/applications/${standin.appId}/guilds/${standin.guildId}/commands`, `/applications/${standin.appId}/commands`]);
+    expect(dev[0].registered.map((c) => c.name)).toEqual(names);
+    expect(dev[0].registered.every((c) => JSON.stringify(c.contexts) === "[0]")).toBe(true); // the guild
+    expect(dev[1].registered.every((c) => JSON.stringify(c.contexts) === "[1]")).toBe(true); // DMs with the bot only
+    const puts = standin.calls.filter((c) => c.method === "PUT").slice(-2);
+    expect(puts.every((c) => c.authorized)).toBe(true);
+    expect(puts[0].json).toEqual(commandDefinitions("guild"));
+    expect(puts[0].json[0].options[0]).toMatchObject({ name: "file", type: 11, required: true });
+    const prod = await registerCommands({ token: TOKEN, appId: standin.appId, apiUrl: standin.apiUrl });
+    expect(prod.map((r) => r.route)).toEqual([`/applications/${standin.appId}/commands`]);
+    expect(prod[0].registered.every((c) => JSON.stringify(c.contexts) === "[0,1]")).toBe(true);
   });
 
   it("edits no message more than once per 1.5 s within one process", () => {
