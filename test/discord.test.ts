@@ -18,6 +18,7 @@ import { COMMANDS, commandDefinitions } from "../bot/surfaces/discord/commands.j
 import { createChatMessages, type ChatLocation } from "../store/chatMessages.js";
 import { registerCommands } from "../scripts/register-discord.js";
 import { createDiscordStandin, type ApiMessage, type ApiUser, type DiscordStandin, type RecordedCall } from "./standins/discord.js";
+import { DEFAULT_BOT_PERMISSIONS, PERMISSIONS } from "./standins/discord-rules.js";
 
 const TOKEN = "MTAxNTk3NjQ4MzI5MTIzODQwMA.GfAkE1.loopback-only-test-token-never-valid";
 
@@ -312,11 +313,15 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     expect(standin.calls.some((c) => c.method === "PATCH" && c.path === `/channels/${thread}/messages/${m.id}` && c.time >= clicked)).toBe(true);
   });
 
-  it("Approve all, then the final video is uploaded to the thread", async () => {
+  it("Approve all a day later, after the thread auto-archived: the thread is unarchived and the final video uploaded to it", async () => {
     const statusRow = await createChatMessages(app.db).get(jobId, location, "status");
     const status = standin.messages.get(statusRow!.messageId)!;
     const approveAll = buttonsOf(status).find((b: any) => b.label.startsWith("🟢 Approve all"));
     expect(approveAll.label).toBe("🟢 Approve all · 1 credit");
+    // The owner comes back after 25 hours: no new message for a day archived the thread (edits do not count).
+    standin.passTime(25 * 3600_000);
+    expect(standin.thread(thread)!.thread_metadata.archived).toBe(true);
+    const mark = standin.calls.length;
     const click = standin.buttonClick({ user: alice }, status, approveAll.custom_id);
     standin.deliver(click);
     const final = await waitFor("the final video", () =>
@@ -335,6 +340,10 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     expect(doneStatus.content).toContain("🟩🟩🟩");
     expect(doneStatus.components).toEqual([]);
     expect(logLines.some((l) => l.includes('"delivery":"attachment"'))).toBe(true);
+    // The first edit met the archived thread (50083); the bot, its creator, unarchived it and carried on.
+    expect(since(mark).find((c) => c.method === "PATCH" && c.path.startsWith(`/channels/${thread}/messages/`))?.response).toMatchObject({ code: 50083 });
+    expect(since(mark).find((c) => c.method === "PATCH" && c.path === `/channels/${thread}`)?.json).toEqual({ archived: false });
+    expect(standin.thread(thread)!.thread_metadata.archived).toBe(false);
   });
 
   it("/status lists the job privately; /show re-posts it with live buttons elsewhere; /cancel on a finished job changes nothing", async () => {
@@ -405,6 +414,87 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     await swapSurface();
   });
 
+  it("a final video the server refuses as too large (40005) is linked instead, once, not retried forever", async () => {
+    // The operator's limit (50 MB) is above what this server takes. The server's limit here sits
+    // between the previews and the video (offline media is small), as 10 MiB does for real media.
+    const view = (await app.runner.view(jobId))!;
+    const video = (await app.tools.blobs.get(view.finalVideoKey!)).data.byteLength;
+    const previews = await Promise.all(view.scenes.map(async (c) => (await app.tools.blobs.get(c.previewKey!)).data.byteLength));
+    const serverLimit = Math.max(...previews) + 1;
+    expect(serverLimit).toBeLessThan(video);
+    standin.setFileLimit(serverLimit);
+    try {
+      await swapSurface({ uploadLimitBytes: 50 * 1024 * 1024, publicUrl: "https://reel.example.test" });
+      const mark = standin.calls.length;
+      const command = standin.slashCommand({ user: alice }, standin.showroom.id, "show", [{ name: "job", type: 3, value: jobId }]);
+      standin.deliver(command);
+      await waitFor("/show", () => standin.callsOf(command).find((c) => c.method === "PATCH"));
+      await settle();
+      // (429s on the way are Discord's rate limit, waited out and retried by discord.js.)
+      const finals = posts(since(mark), standin.showroom.id).filter((c) => c.status !== 429 && String(c.json?.content).includes("Final video"));
+      expect(finals.map((c) => c.status)).toEqual([413, 200]);
+      expect(finals[0].response).toMatchObject({ code: 40005 });
+      expect(finals[1].files).toEqual([]);
+      expect(buttonsOf(finals[1].json)[0]).toMatchObject({ style: 5, url: expect.stringContaining("https://reel.example.test/blobs/") });
+      // Recorded as delivered, so later passes skip it (posted once, never retried).
+      const at = { platform: "discord" as const, channelId: standin.showroom.id, threadId: "" };
+      expect((await createChatMessages(app.db).get(jobId, at, "final"))?.messageId).toBe(finals[1].response.id);
+    } finally {
+      standin.setFileLimit(10 * 1024 * 1024);
+      await swapSurface();
+    }
+  });
+
+  it("/render where the bot lacks a permission says which one, privately, and starts nothing", async () => {
+    const locked = standin.addTextChannel("no-files");
+    await waitFor("the new channel in the cache", () => surface.client.channels.cache.has(locked.id));
+    standin.setBotPermissions(locked.id, DEFAULT_BOT_PERMISSIONS & ~PERMISSIONS.ATTACH_FILES);
+    const file = standin.hostAttachment("perm.png", await brandImage(5), "image/png");
+    const before = (await app.runner.jobsOf(await userId(alice))).length;
+    const command = standin.slashCommand({ user: alice }, locked.id, "render", [{ name: "file", type: 11, value: file.id }], [file]);
+    standin.deliver(command);
+    const answer = await waitFor("the refusal", () => standin.callsOf(command).find((c) => c.path.endsWith("/callback")));
+    expect(answer.json).toMatchObject({ type: 4, data: { flags: 64 } });
+    expect(answer.json.data.content).toContain("I'm missing **Attach Files** (to post the scene previews and the video) in this channel");
+    await settle();
+    expect((await app.runner.jobsOf(await userId(alice))).length).toBe(before);
+    expect(standin.downloads.some((p) => p.endsWith("/perm.png"))).toBe(false);
+
+    standin.setBotPermissions(locked.id, DEFAULT_BOT_PERMISSIONS & ~PERMISSIONS.SEND_MESSAGES & ~PERMISSIONS.VIEW_CHANNEL);
+    const blind = standin.slashCommand({ user: alice }, locked.id, "render", [{ name: "file", type: 11, value: file.id }], [file]);
+    standin.deliver(blind);
+    const refusal = await waitFor("the second refusal", () => standin.callsOf(blind).find((c) => c.path.endsWith("/callback")));
+    expect(refusal.json.data.content).toContain("**View Channel** (to see this channel) and **Send Messages**");
+  });
+
+  it("a crash after /render's public defer apologises privately; the public reply stays neutral", async () => {
+    const start = app.runner.start;
+    // Fault injection: the runner fails unexpectedly once (a bug or an outage, not a user error).
+    app.runner.start = async () => { throw new Error("database connection lost"); };
+    try {
+      const file = standin.hostAttachment("crash.png", await brandImage(6), "image/png");
+      const command = standin.slashCommand({ user: alice }, standin.general.id, "render", [{ name: "file", type: 11, value: file.id }], [file]);
+      standin.deliver(command);
+      const followUp = await waitFor("the apology", () => standin.callsOf(command).find((c) => c.method === "POST" && c.path.startsWith("/webhooks/")));
+      await settle();
+      expect(followUp.json.flags & 64).toBe(64);
+      expect(followUp.json.content).toContain("Something went wrong on my side");
+      // A real ephemeral message, not the public reply edited into an apology.
+      const original = standin.callsOf(command).find((c) => c.method === "PATCH")!.response as ApiMessage;
+      const publicReply = standin.messages.get(original.id)!;
+      expect(publicReply.flags & 64).toBe(0);
+      expect(publicReply.content).not.toContain("Something went wrong");
+      expect(publicReply.content).toContain("That didn't work");
+      expect(followUp.response.id).not.toBe(original.id);
+      expect(standin.messages.get(followUp.response.id)!.flags & 64).toBe(64);
+      // The thread opened for it says so in general terms only.
+      const thread = posts(standin.calls, original.id).at(-1);
+      expect(thread?.json.content).toBe("⚠️ This job didn't start.");
+    } finally {
+      app.runner.start = start;
+    }
+  });
+
   describe("files dropped in a channel", () => {
     let dropJob: string;
     let drop: ApiMessage;
@@ -463,6 +553,22 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
       expect(answered.json.content).toContain("Scene 1 🟡 edit requested");
       await settle();
       expect(await decisionsOf(dropJob)).toContainEqual({ decision: "YELLOW", note: "more contrast please" });
+    });
+
+    it("a drop whose message already has someone's thread (160004) runs its job in that thread", async () => {
+      const file = standin.hostAttachment("talk.png", await brandImage(7), "image/png");
+      const message = standin.userMessage({ user: bob }, standin.general.id, "", [file]);
+      // Someone opened a thread on the message before the bot got to it.
+      const theirs = standin.userThread(message, mallory, "what do we think?");
+      const mark = standin.calls.length;
+      standin.deliverMessage(message);
+      const status = await waitFor("the job's status in their thread", () => posts(since(mark), theirs.id)[0]);
+      expect(since(mark).find((c) => c.path.endsWith(`/messages/${message.id}/threads`))?.response).toMatchObject({ code: 160004 });
+      expect(status.json.content).toContain("**Brand video**");
+      const [job] = await app.runner.jobsOf(await userId(bob));
+      expect(job.origin).toMatchObject({ messageId: message.id, channelId: standin.general.id, threadId: theirs.id });
+      await app.runner.cancel({ jobId: job.id, actor: { platform: "discord", teamId: standin.guildId, userId: bob.id } });
+      await settle();
     });
 
     it("/cancel stops it; the status message says so and loses its buttons", async () => {
@@ -588,7 +694,8 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     const edits = new Map<string, number[]>();
     for (const c of standin.calls) {
       const m = /^\/channels\/\d+\/messages\/(\d+)$/.exec(c.path);
-      if (c.method === "PATCH" && m) edits.set(m[1], [...(edits.get(m[1]) ?? []), c.time]);
+      // Refused calls (an edit in an archived thread, 50083) changed nothing and are not edits.
+      if (c.method === "PATCH" && m && c.status === 200) edits.set(m[1], [...(edits.get(m[1]) ?? []), c.time]);
     }
     expect(edits.size).toBeGreaterThan(5);
     const process = (t: number) => takeovers.filter((at) => at <= t).length;

@@ -21,7 +21,7 @@ import { decodeJobButton } from "./ids.js";
 import { createPublisher } from "./publisher.js";
 import { createMediaLinks } from "../../links/mediaLinks.js";
 import { describeError, redactUrl } from "./log.js";
-import { SORRY, privately } from "./respond.js";
+import { SORRY, apologize } from "./respond.js";
 import { handleRenderCommand } from "./handlers/renderCommand.js";
 import { handleStatusCommand } from "./handlers/statusCommand.js";
 import { handleShowCommand } from "./handlers/showCommand.js";
@@ -140,7 +140,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
   client.on(Events.InteractionCreate, (interaction) => {
     onInteraction(interaction).catch(async (err) => {
       logger.error({ ...describeError(err), interactionId: interaction.id }, "discord: interaction handler failed");
-      if (interaction.isRepliable() && (interaction.deferred || interaction.replied)) await privately(logger, interaction, SORRY);
+      if (interaction.isRepliable() && (interaction.deferred || interaction.replied)) await apologize(logger, interaction, SORRY);
     });
   });
   client.on(Events.MessageCreate, (message) => {
