@@ -40,6 +40,12 @@ export const COMMANDS = {
     .setContexts(...contexts)
     .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
     .addStringOption(jobOption(true)),
+  link: new SlashCommandBuilder()
+    .setName("link")
+    .setDescription("Be one person on Discord and Slack: get a code to type there, or type the code you got there")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addStringOption((o) => o.setName("code").setDescription("The code /link gave you on Slack (leave empty to get one for Slack)").setRequired(false).setMinLength(8).setMaxLength(12)),
 };
 
 export type CommandName = keyof typeof COMMANDS;

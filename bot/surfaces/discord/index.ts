@@ -14,6 +14,7 @@ import type { App } from "../../app.js";
 import { decodeButton } from "../../views.js";
 import { createApproverCheck } from "../../../graph/actor.js";
 import { createChatMessages } from "../../../store/chatMessages.js";
+import { createIdentityLinks } from "../../../store/identityLinks.js";
 import { DEFAULT_IMAGE_LIMITS } from "../../../graph/intake.js";
 import { DEFAULT_AUDIO_LIMITS } from "../../../graph/intake-audio.js";
 import type { SurfaceContext } from "./context.js";
@@ -26,6 +27,7 @@ import { handleRenderCommand } from "./handlers/renderCommand.js";
 import { handleStatusCommand } from "./handlers/statusCommand.js";
 import { handleShowCommand } from "./handlers/showCommand.js";
 import { handleCancelCommand } from "./handlers/cancelCommand.js";
+import { handleLinkCommand } from "./handlers/linkCommand.js";
 import { handleDecisionButton } from "./handlers/decisionButton.js";
 import { handleEditModal } from "./handlers/editModal.js";
 import { handleJobButton } from "./handlers/jobButton.js";
@@ -98,6 +100,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     logger,
     publisher,
     chatMessages,
+    identityLinks: createIdentityLinks(app.db),
     files: {
       hosts: options.fileHosts ?? DISCORD_FILE_HOSTS,
       allowHttp: options.allowHttpDownloads ?? false,
@@ -114,6 +117,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
         case "status": return handleStatusCommand(ctx, interaction);
         case "show": return handleShowCommand(ctx, interaction);
         case "cancel": return handleCancelCommand(ctx, interaction);
+        case "link": return handleLinkCommand(ctx, interaction);
       }
       return;
     }

@@ -3,11 +3,14 @@ import type { App } from "../../app.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { ChatMessages } from "../../../store/chatMessages.js";
 import type { Renderer } from "./renderer.js";
+import type { IdentityLinks } from "../../../store/identityLinks.js";
 
 /** What every listener gets besides Bolt's own arguments. Built once in index.ts. */
 export interface SlackDeps {
   app: App;
   chat: ChatMessages;
+  /** /link codes and links between a Slack and a Discord identity. */
+  links: IdentityLinks;
   renderer: Renderer;
   logger: Logger;
   /** Downloads a Slack-hosted file, up to maxBytes; the bearer token goes to the allowed file hosts only. */

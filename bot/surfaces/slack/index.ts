@@ -3,6 +3,7 @@ import { App as BoltApp, webApi } from "@slack/bolt";
 import type { App } from "../../app.js";
 import { createApproverCheck } from "../../../graph/actor.js";
 import { createChatMessages } from "../../../store/chatMessages.js";
+import { createIdentityLinks } from "../../../store/identityLinks.js";
 import { downloadAttachment } from "../download.js";
 import type { SlackDeps } from "./deps.js";
 import { errorFields, toBoltLogger } from "./logger.js";
@@ -89,7 +90,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     links: createMediaLinks({ config: app.config, publicUrl: options.publicUrl }),
   });
   const deps: SlackDeps = {
-    app, chat, renderer, logger,
+    app, chat, renderer, logger, links: createIdentityLinks(app.db),
     download: (url, maxBytes) =>
       downloadAttachment({
         url, allowedHosts: fileHosts, maxBytes, allowHttp: options.allowHttpDownloads ?? false,
