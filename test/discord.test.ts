@@ -17,6 +17,7 @@ import { createDiscordSurface, type DiscordSurface } from "../bot/surfaces/disco
 import { COMMANDS, commandDefinitions } from "../bot/surfaces/discord/commands.js";
 import { createChatMessages, type ChatLocation } from "../store/chatMessages.js";
 import { registerCommands } from "../scripts/register-discord.js";
+import { songMp3 } from "./helpers/pipeline.js";
 import { createDiscordStandin, type ApiMessage, type ApiUser, type DiscordStandin, type RecordedCall } from "./standins/discord.js";
 import { DEFAULT_BOT_PERMISSIONS, PERMISSIONS } from "./standins/discord-rules.js";
 
@@ -597,6 +598,43 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
       expect(job.origin).toMatchObject({ channelId: dm.id, threadId: "", interactionId: command.id });
       await waitFor("the DM job's status", () => posts(standin.calls, dm.id).length > 0);
       await app.runner.cancel({ jobId: job.id, actor: { platform: "discord", teamId: "", userId: erin.id } });
+      await settle();
+    });
+
+    it("an MP3 sent in a DM becomes a music video: shot cards, Approve all, the final MP4 with the song attached", async () => {
+      const singer = standin.user("singer");
+      const dm = standin.dmChannel(singer);
+      const mp3 = await songMp3(12);
+      const mark = standin.calls.length;
+      standin.deliverMessage(standin.userMessage({ user: singer, guild: false }, dm.id, "", [standin.hostAttachment("chorus.mp3", mp3, "audio/mpeg")]));
+      const [job] = await waitFor("the song job", async () => {
+        const jobs = await app.runner.jobsOf(await userId(singer, false));
+        return jobs.length > 0 && jobs;
+      });
+      await waitFor("shots waiting for review", async () => {
+        const v = await app.runner.view(job.id);
+        return v && v.scenes.length >= 2 && v.scenes.every((c) => c.awaiting === "review");
+      });
+      await settle();
+      const view = (await app.runner.view(job.id))!;
+      expect(view.kind).toBe("song");
+      const at = { platform: "discord" as const, channelId: dm.id, threadId: "" };
+      const chat = createChatMessages(app.db);
+      for (const shot of view.scenes) {
+        const card = standin.messages.get((await chat.get(job.id, at, `scene:${shot.index}`))!.messageId)!;
+        expect(card.content).toMatch(/0:\d\d–0:\d\d/); // the shot's place in the song
+        expect(card.attachments).toHaveLength(1);
+      }
+      const status = standin.messages.get((await chat.get(job.id, at, "status"))!.messageId)!;
+      expect(status.content).toContain("**Music video**");
+      const all = buttonsOf(status).find((b: any) => b.label.startsWith("🟢 Approve all"));
+      standin.deliver(standin.buttonClick({ user: singer, guild: false }, status, all.custom_id));
+      const final = await waitFor("the final video", () =>
+        since(mark).find((c) => c.method === "POST" && c.path === `/channels/${dm.id}/messages` && c.files.some((f) => f.name.endsWith(".mp4"))), 60_000);
+      const probe = await app.tools.editor.probe({ data: final.files[0].bytes, contentType: "video/mp4" });
+      expect(probe.videoCodec).toBe("h264");
+      expect(probe.audioCodec).toBeTruthy();
+      expect(Math.abs(probe.durationS - 12)).toBeLessThan(0.5);
       await settle();
     });
 
