@@ -156,6 +156,12 @@ const EnvSchema = z.object({
   DISCORD_FILE_HOSTS: list,
   DISCORD_UPLOAD_LIMIT_MB: number(10).pipe(z.number().positive()),
   DISCORD_APPROVER_ROLE_IDS: list,
+  /**
+   * Whether to ask for the privileged Message Content intent (files dropped in server channels,
+   * thread notes). Discord refuses the login unless it is enabled in the Developer Portal; false
+   * keeps /render, buttons, DMs and @mentions working without it.
+   */
+  DISCORD_MESSAGE_CONTENT: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

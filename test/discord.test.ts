@@ -496,6 +496,40 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     }
   });
 
+  it("Message Content intent: a login asking for it is refused with what to do when the app lacks it; without it, a channel drop arrives empty unless it @mentions the bot", async () => {
+    const strict = await createDiscordStandin({ token: TOKEN, messageContentEnabled: false });
+    const refused = createDiscordSurface({ app, token: TOKEN, appId: strict.appId, apiUrl: strict.apiUrl, logger });
+    try {
+      await expect(refused.start()).rejects.toThrow(/Enable it in the Developer Portal.*DISCORD_MESSAGE_CONTENT=false/);
+    } finally {
+      await refused.stop().catch(() => undefined);
+      await strict.close();
+    }
+
+    await swapSurface({ messageContent: false });
+    try {
+      expect(standin.identifies.at(-1)!.intents & (1 << 15)).toBe(0);
+      const gina = standin.user("gina");
+      const mark = standin.calls.length;
+      const plain = standin.userMessage({ user: gina }, standin.general.id, "", [standin.hostAttachment("quiet.png", await brandImage(8), "image/png")]);
+      standin.deliverMessage(plain);
+      await new Promise((r) => setTimeout(r, 300));
+      await settle();
+      expect(since(mark)).toEqual([]); // nothing reached the bot to act on
+      const mentioned = standin.userMessage({ user: gina }, standin.general.id, `<@${standin.bot.id}> please`,
+        [standin.hostAttachment("loud.png", await brandImage(9), "image/png")], undefined, true);
+      standin.deliverMessage(mentioned);
+      const [job] = await waitFor("the mentioned drop's job", async () => {
+        const jobs = await app.runner.jobsOf(await userId(gina));
+        return jobs.length > 0 && jobs;
+      });
+      expect(job.origin).toMatchObject({ messageId: mentioned.id });
+      await app.runner.cancel({ jobId: job.id, actor: { platform: "discord", teamId: standin.guildId, userId: gina.id } });
+    } finally {
+      await swapSurface();
+    }
+  });
+
   describe("files dropped in a channel", () => {
     let dropJob: string;
     let drop: ApiMessage;

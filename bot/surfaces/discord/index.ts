@@ -3,10 +3,11 @@
  * replies into runner calls, and renders every job with a Discord location (or origin) from the
  * runner's events. One handler per file in ./handlers; nothing about a job lives in memory.
  *
- * Intents: Guilds, GuildMessages, DirectMessages and MessageContent. MessageContent is privileged
- * (enable it in the Developer Portal): without it, files dropped in server channels arrive with
- * no attachments and thread replies with no text. `/render file:<attachment>`, the buttons, the
- * modal and DMs work without it.
+ * Intents: Guilds, GuildMessages, DirectMessages, and MessageContent unless DISCORD_MESSAGE_CONTENT
+ * is false. MessageContent is privileged (enable it in the Developer Portal, or Discord refuses
+ * the login): without it, files dropped in server channels arrive with no attachments (unless the
+ * message mentions the bot) and thread replies with no text. `/render file:<attachment>`, the
+ * buttons, the modal and DMs work without it.
  */
 import { Client, Events, GatewayIntentBits, Partials, type Interaction, type Message } from "discord.js";
 import type { Logger } from "pino";
@@ -52,6 +53,8 @@ export interface DiscordSurfaceOptions {
   uploadLimitBytes?: number;
   /** PUBLIC_URL: videos too large to attach are linked there, signed and expiring (bot/links/). */
   publicUrl?: string;
+  /** Ask for the privileged Message Content intent; default DISCORD_MESSAGE_CONTENT (true). */
+  messageContent?: boolean;
   /** Minimum time between two passes over a job's messages, at least 1500 ms (each message is edited at most once per pass). */
   editIntervalMs?: number;
   logger?: Logger;
@@ -72,8 +75,12 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
   if (!token) throw new Error("Discord surface: DISCORD_TOKEN is empty");
   if (!options.appId) throw new Error("Discord surface: DISCORD_APP_ID is empty");
   const logger = (options.logger ?? app.logger).child({ surface: "discord" });
+  const messageContent = options.messageContent ?? app.config.env.DISCORD_MESSAGE_CONTENT;
   const client = new Client({
-    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
+    intents: [
+      GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages,
+      ...(messageContent ? [GatewayIntentBits.MessageContent] : []),
+    ],
     // DM channels are not cached before their first message; without this their events are dropped.
     partials: [Partials.Channel],
     allowedMentions: { parse: [], repliedUser: false },
@@ -168,7 +175,19 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     async start() {
       unsubscribe ??= app.runner.on((event) => publisher.refresh(event.type === "error" ? event.jobId : event.view.jobId));
       const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
-      await client.login(token);
+      try {
+        await client.login(token);
+      } catch (err) {
+        // Gateway close 4014: a privileged intent the app is not allowed
+        // (https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway-gateway-close-event-codes).
+        if (err instanceof Error && /disallowed intents/i.test(err.message)) {
+          throw new Error(
+            "Discord refused the Message Content intent. Enable it in the Developer Portal (your app → Bot → Privileged Gateway Intents → " +
+              "Message Content), or set DISCORD_MESSAGE_CONTENT=false: /render, buttons, DMs and files sent with an @mention of the bot keep working.",
+          );
+        }
+        throw err;
+      }
       await ready;
       logger.info({ botUserId: client.user?.id, apiUrl: options.apiUrl ?? "discord.com", fileHosts: ctx.files.hosts }, "discord: connected");
     },
