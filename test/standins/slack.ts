@@ -97,6 +97,8 @@ export interface SlackStandin {
   addChannel(id: string, members: string[]): void;
   /** A trigger_id as Slack puts in a click or command payload: valid 3 s, usable once. */
   trigger(): string;
+  /** Moves the stand-in's clock on (trigger expiry). */
+  passTime(ms: number): void;
   /** Views opened (by view id), as last opened or updated. */
   readonly views: Map<string, any>;
   /** Enterprise Grid: downloads on the file host answer 302 to this second host (`originHost`). */
@@ -139,6 +141,9 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
   const fileReadyDelayMs = options.fileReadyDelayMs ?? 1000;
   const members = new Map<string, Set<string>>(Object.entries(options.channels ?? {}).map(([id, m]) => [id, new Set(m)]));
   const triggers = new Map<string, { issuedAt: number; used: boolean }>();
+  // The stand-in's clock: real time plus whatever `passTime` added (trigger expiry).
+  let offsetMs = 0;
+  const now = () => Date.now() + offsetMs;
   const views = new Map<string, any>();
   const rateLimited: SlackStandin["rateLimited"] = [];
   // https://docs.slack.dev/apis/web-api/rate-limits : chat.postMessage ~1/s per channel (burst allowed).
@@ -339,7 +344,7 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
         // can be exchanged once (invalid_trigger_id, expired_trigger_id, exchanged_trigger_id).
         const trigger = triggers.get(args.trigger_id);
         if (!trigger) return answer({ ok: false, error: "invalid_trigger_id" });
-        if (Date.now() - trigger.issuedAt > 3000) return answer({ ok: false, error: "expired_trigger_id" });
+        if (now() - trigger.issuedAt > 3000) return answer({ ok: false, error: "expired_trigger_id" });
         if (trigger.used) return answer({ ok: false, error: "exchanged_trigger_id" });
         const violation = viewViolation(args.view);
         if (violation) return answer(invalid("invalid_arguments", violation));
@@ -412,9 +417,12 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
       for (const u of list) m.add(u);
       members.set(id, m);
     },
+    passTime(ms) {
+      offsetMs += ms;
+    },
     trigger() {
       const id = `${++seq}.${Date.now()}.${Math.random().toString(16).slice(2, 10)}`;
-      triggers.set(id, { issuedAt: Date.now(), used: false });
+      triggers.set(id, { issuedAt: now(), used: false });
       return id;
     },
     url: base,
