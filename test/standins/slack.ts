@@ -95,8 +95,8 @@ export interface SlackStandin {
   thread(channel: string, threadTs: string): StandinMessage[];
   /** Adds a channel (or more members to one); the bot is a member only when listed. */
   addChannel(id: string, members: string[]): void;
-  /** A trigger_id as Slack puts in a click or command payload: valid 3 s, usable once. */
-  trigger(): string;
+  /** A trigger_id as Slack puts in a click or command payload (this id, or a new one): valid 3 s from now, usable once. */
+  trigger(id?: string): string;
   /** Moves the stand-in's clock on (trigger expiry). */
   passTime(ms: number): void;
   /** Views opened (by view id), as last opened or updated. */
@@ -119,7 +119,10 @@ export interface SlackStandinOptions {
   teamId?: string;
   botUserId?: string;
   botId?: string;
-  /** Channel id → members (user ids; include the bot's to let it post). D… ids are DMs with their user. */
+  /**
+   * Channel id → members (user ids; include the bot's to let it post). "*" makes every person a
+   * member (a public channel everyone joined; the bot still has to be listed). D… ids are DMs.
+   */
   channels?: Record<string, string[]>;
   /**
    * How long after files.completeUploadExternal a slack_file can be shown. The reference (after
@@ -334,7 +337,8 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
         const where = postingError(args.channel);
         if (where) return answer({ ok: false, error: where });
         // https://docs.slack.dev/reference/methods/chat.postEphemeral : "user_not_in_channel".
-        if (!membersOf(args.channel)!.has(args.user)) return answer({ ok: false, error: "user_not_in_channel" });
+        const present = membersOf(args.channel)!;
+        if (!present.has(args.user) && !present.has("*")) return answer({ ok: false, error: "user_not_in_channel" });
         const error = messageError(args);
         if (error) return answer(error);
         return answer({ ok: true, message_ts: nextTs() });
@@ -420,8 +424,8 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
     passTime(ms) {
       offsetMs += ms;
     },
-    trigger() {
-      const id = `${++seq}.${Date.now()}.${Math.random().toString(16).slice(2, 10)}`;
+    trigger(given) {
+      const id = given ?? `${++seq}.${Date.now()}.${Math.random().toString(16).slice(2, 10)}`;
       triggers.set(id, { issuedAt: now(), used: false });
       return id;
     },
