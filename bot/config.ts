@@ -132,6 +132,13 @@ const EnvSchema = z.object({
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
   SUPABASE_BUCKET: z.string().min(1).default("media"),
   SUPABASE_SIGNED_URL_TTL_S: number(3600).pipe(z.number().int().positive()),
+  /** How long a video link posted in chat works: people come back to a thread days later. */
+  MEDIA_LINK_TTL_S: number(7 * 24 * 3600).pipe(z.number().int().min(3600).max(90 * 24 * 3600)),
+  /**
+   * Signs PUBLIC_URL/blobs links (HMAC-SHA256). Unset: generated once and kept in
+   * DATA_DIR/media-link-secret (bot/links/secret.ts says why); several instances must share one.
+   */
+  MEDIA_LINK_SECRET: z.string().min(32, "must be at least 32 characters (e.g. openssl rand -base64 48)").optional(),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().min(1).optional(),
@@ -149,6 +156,12 @@ const EnvSchema = z.object({
   DISCORD_FILE_HOSTS: list,
   DISCORD_UPLOAD_LIMIT_MB: number(10).pipe(z.number().positive()),
   DISCORD_APPROVER_ROLE_IDS: list,
+  /**
+   * Whether to ask for the privileged Message Content intent (files dropped in server channels,
+   * thread notes). Discord refuses the login unless it is enabled in the Developer Portal; false
+   * keeps /render, buttons, DMs and @mentions working without it.
+   */
+  DISCORD_MESSAGE_CONTENT: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

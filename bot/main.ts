@@ -15,6 +15,7 @@ import { createLocalSurface } from "./surfaces/local/server.js";
 import { createSlackSurface } from "./surfaces/slack/index.js";
 import { createDiscordSurface } from "./surfaces/discord/index.js";
 import { createPublicServer } from "./publicServer.js";
+import { loadLinkSecret } from "./links/secret.js";
 import { EmbeddedDbError } from "../store/embedded.js";
 import { InstanceConflictError } from "../store/instances.js";
 
@@ -99,6 +100,7 @@ if (role !== "worker") {
     const server = createPublicServer({
       runner: app.runner, blobs: app.tools.blobs, logger, port: env.WEBHOOK_PORT, host: env.WEBHOOK_HOST,
       falJwksUrl: app.toolModes.video === "real" ? env.FAL_WEBHOOK_JWKS_URL : undefined,
+      linkSecret: await loadLinkSecret(config),
     });
     const port = await server.start();
     surfaces.push({ name: `public listener :${port}`, stop: () => server.stop() });

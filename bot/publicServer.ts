@@ -5,6 +5,7 @@ import type { Blobs } from "../tools/ports.js";
 import { BLOB_KEY } from "../store/blobs.js";
 import { createFalWebhookHandler, createFalWebhookVerifier } from "../tools/fal-webhook.js";
 import { sendMedia } from "./surfaces/local/http.js";
+import { createLinkSigner } from "./links/sign.js";
 
 export interface PublicServerOptions {
   runner: Runner;
@@ -14,13 +15,21 @@ export interface PublicServerOptions {
   host: string;
   /** fal's JWKS; undefined when video is offline (no webhooks to receive). */
   falJwksUrl?: string;
+  /**
+   * The key media links are signed with (bot/links/secret.ts), the same one the surfaces sign
+   * with. Without it no media is served at all: an unsigned link is never good enough.
+   */
+  linkSecret?: Buffer;
 }
+
+const TEXT = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
 
 /**
  * The bot's public listener, started when PUBLIC_URL is set:
  * - POST /webhooks/fal: fal announces finished renders (signature verified, deduped by request id);
- * - GET /blobs/<sha256>.<ext>: media too large for a chat upload, linked from the thread. Keys are
- *   content hashes, so a link is a capability: it cannot be guessed, only shared;
+ * - GET /blobs/<sha256>.<ext>?exp=…&sig=…: media too large for a chat upload, linked from the thread.
+ *   Only signed links are served, and only until they expire (bot/links/sign.ts): a bare key, a
+ *   changed expiry or another key under the same signature is refused;
  * - GET /healthz.
  */
 export function createPublicServer(options: PublicServerOptions) {
@@ -31,14 +40,22 @@ export function createPublicServer(options: PublicServerOptions) {
         onResult: (requestId) => options.runner.providerResult(requestId),
       })
     : null;
+  const links = options.linkSecret ? createLinkSigner(options.linkSecret) : null;
   const server = http.createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const path = url.pathname;
     if (path === "/webhooks/fal" && fal) return void fal(req, res);
     const blob = /^\/blobs\/([^/]+)$/.exec(path);
-    if (blob && req.method === "GET" && BLOB_KEY.test(blob[1])) {
+    if (blob && links && (req.method === "GET" || req.method === "HEAD") && BLOB_KEY.test(blob[1])) {
+      const check = links.check(blob[1], url.searchParams.get("exp"), url.searchParams.get("sig"));
+      // Sentences, because a person opens these links in a browser.
+      if (check === "bad_signature") return void res.writeHead(403, TEXT).end("This link is not valid. Use the link exactly as the bot posted it.\n");
+      if (check === "expired") {
+        return void res.writeHead(410, TEXT).end("This link has expired. Run /show with the job's id in the chat to get a fresh one.\n");
+      }
       return void options.blobs.get(blob[1]).then(
         (media) => sendMedia(req, res, media.data, media.contentType, blob[1]),
-        () => res.writeHead(404).end(),
+        () => res.writeHead(404, TEXT).end("This video is no longer stored here.\n"),
       );
     }
     if (path === "/healthz") return void res.writeHead(200, { "content-type": "text/plain" }).end("ok");

@@ -224,7 +224,7 @@ function slackRequest(responseBase: string, card: StandinMessage, actionId: stri
   const ts = Math.floor(Date.now() / 1000);
   const signature = "v0=" + createHmac("sha256", SLACK_SECRET).update(`v0:${ts}:${body}`).digest("hex");
   return {
-    seq, body,
+    seq, body, triggerId: payload.trigger_id,
     headers: {
       "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(ts), "x-slack-signature": signature,
       // Only read by BENCH_TRACE; Bolt ignores it (the signature covers the timestamp and the body).
@@ -495,6 +495,7 @@ async function main(): Promise<void> {
     });
     for (const who of order(b)) {
       const label = labelOf("slack", who, b);
+      await world.slackTriggers({ ids: requests.map((r) => r.triggerId) });
       const { summary, timed } = await measured(label, () => world.slackBurst({ port: who === "ours" ? oursSlackPort : bareSlackPort, requests }));
       traceReport(timed, offset, SLACK_SEGMENTS);
       if (b > 0) results.slack[who].push(summary);

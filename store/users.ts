@@ -34,8 +34,14 @@ export interface UserRow {
 }
 
 export interface Users {
-  /** Creates the user on first contact, refreshes the name otherwise; throws FORBIDDEN if deleted. */
+  /**
+   * The user acting: created on first contact, name refreshed otherwise; throws FORBIDDEN if
+   * deleted. An identity linked to another (/link, store/identityLinks.ts) yields that one's row,
+   * so jobs, decisions and credits are one person's on every platform.
+   */
   ensure(identity: ChatIdentity, client?: DbClient): Promise<UserRow>;
+  /** The identity's own row, ignoring links (what /link connects). */
+  ensureOwn(identity: ChatIdentity, client?: DbClient): Promise<UserRow>;
   /** The user, or null when unknown or deleted. */
   get(id: string, client?: DbClient): Promise<UserRow | null>;
 }
@@ -44,38 +50,16 @@ const PLATFORMS: readonly Platform[] = ["slack", "discord", "local", "cli"];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function createUsers(db: Db): Users {
-  return {
+  const users: Users = {
     async ensure(identity, client) {
-      const { platform, teamId = "", userId } = identity;
-      // Ids come from the platform SDK, so a bad one is a bug in the caller, not user input.
-      if (!PLATFORMS.includes(platform)) throw new Error(`unknown platform: ${platform}`);
-      if (userId.length === 0 || userId.length > 64 || teamId.length > 64) {
-        throw new Error("platform user id must be 1–64 chars and team id at most 64");
-      }
-      // Display names are user-controlled: no control characters, and at most the column's size.
-      const name = identity.name?.replace(/[\x00-\x1F\x7F-\x9F]/g, "").trim().slice(0, 255) || null;
-      // One statement, so concurrent first messages from the same person create one row. The
-      // no-op update on conflict makes RETURNING yield the existing row; a deleted row is not
-      // updated, so it yields nothing.
-      const { rows } = await (client ?? db).query<UserRow>(
-        `INSERT INTO users (platform, platform_team_id, platform_user_id, name)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (platform, platform_team_id, platform_user_id) DO UPDATE
-           SET name = COALESCE(EXCLUDED.name, users.name),
-               updated_at = CASE WHEN EXCLUDED.name IS DISTINCT FROM users.name AND EXCLUDED.name IS NOT NULL
-                                 THEN NOW() ELSE users.updated_at END
-           WHERE users.deleted_at IS NULL
-         RETURNING *`,
-        [platform, teamId, userId, name],
-      );
-      const row = rows[0];
-      if (!row) {
-        throw new UserFacingError(
-          "FORBIDDEN",
-          "This account has been deleted, so I can't make videos for it. Ask your workspace admin if that's a mistake.",
-        );
-      }
-      return row;
+      const own = await upsert(identity, client);
+      if (!own.linked_to) return strip(own);
+      // A canonical row soft-deleted since the link: the identity's own row acts alone again.
+      return (await users.get(own.linked_to, client)) ?? strip(own);
+    },
+
+    async ensureOwn(identity, client) {
+      return strip(await upsert(identity, client));
     },
 
     async get(id, client) {
@@ -87,4 +71,46 @@ export function createUsers(db: Db): Users {
       return rows[0] ?? null;
     },
   };
+  return users;
+
+  /** The identity's own row, and the row it is linked to, if any (one statement). */
+  async function upsert(identity: ChatIdentity, client?: DbClient): Promise<UserRow & { linked_to: string | null }> {
+    const { platform, teamId = "", userId } = identity;
+    // Ids come from the platform SDK, so a bad one is a bug in the caller, not user input.
+    if (!PLATFORMS.includes(platform)) throw new Error(`unknown platform: ${platform}`);
+    if (userId.length === 0 || userId.length > 64 || teamId.length > 64) {
+      throw new Error("platform user id must be 1–64 chars and team id at most 64");
+    }
+    // Display names are user-controlled: no control characters, and at most the column's size.
+    const name = identity.name?.replace(/[\x00-\x1F\x7F-\x9F]/g, "").trim().slice(0, 255) || null;
+    // One statement, so concurrent first messages from the same person create one row. The
+    // no-op update on conflict makes RETURNING yield the existing row; a deleted row is not
+    // updated, so it yields nothing.
+    const { rows } = await (client ?? db).query<UserRow & { linked_to: string | null }>(
+      `WITH me AS (
+         INSERT INTO users (platform, platform_team_id, platform_user_id, name)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (platform, platform_team_id, platform_user_id) DO UPDATE
+           SET name = COALESCE(EXCLUDED.name, users.name),
+               updated_at = CASE WHEN EXCLUDED.name IS DISTINCT FROM users.name AND EXCLUDED.name IS NOT NULL
+                                 THEN NOW() ELSE users.updated_at END
+           WHERE users.deleted_at IS NULL
+         RETURNING *)
+       SELECT me.*, l.canonical_user_id AS linked_to FROM me LEFT JOIN identity_links l ON l.user_id = me.id`,
+      [platform, teamId, userId, name],
+    );
+    const row = rows[0];
+    if (!row) {
+      throw new UserFacingError(
+        "FORBIDDEN",
+        "This account has been deleted, so I can't make videos for it. Ask your workspace admin if that's a mistake.",
+      );
+    }
+    return row;
+  }
+}
+
+function strip(row: UserRow & { linked_to?: string | null }): UserRow {
+  const { linked_to: _linked, ...own } = row;
+  return own;
 }

@@ -13,6 +13,9 @@ import { createHash, generateKeyPairSync, sign } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createPublicServer } from "../bot/publicServer.js";
+import { createLinkSigner } from "../bot/links/sign.js";
+
+const LINK_SECRET = Buffer.from("providers-e2e-link-secret-of-32-bytes-or-more");
 
 /**
  * The whole app with every key set: the real Gemini, DeepSeek and fal SDKs, configured from env
@@ -154,6 +157,7 @@ describe("fal webhooks resume parked renders", () => {
     const server = createPublicServer({
       runner: app.runner, blobs: app.tools.blobs, logger: app.logger, port: 0, host: "127.0.0.1",
       falJwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`,
+      linkSecret: LINK_SECRET,
     });
     const port = await server.start();
     // laterS: fal re-signs a retried delivery with a later timestamp (an identical one is a replay).
@@ -187,9 +191,12 @@ describe("fal webhooks resume parked renders", () => {
       expect((await deliver(videos()[0].requestId!, 2)).status).toBe(200);
       expect(await app.runner.providerResult(videos()[0].requestId!)).toBe("duplicate");
       expect(videos()).toHaveLength(3);
-      // The public listener also serves the finished video (for chats whose upload limit it exceeds).
-      const link = await fetch(`http://127.0.0.1:${port}/blobs/${done.finalVideoKey}`, { headers: { range: "bytes=0-99" } });
+      // The public listener also serves the finished video (for chats whose upload limit it exceeds),
+      // through a signed link only (bot/links/sign.ts): a bare key is refused.
+      const signed = createLinkSigner(LINK_SECRET).sign(done.finalVideoKey!, 3600);
+      const link = await fetch(`http://127.0.0.1:${port}${signed.path}`, { headers: { range: "bytes=0-99" } });
       expect(link.status).toBe(206);
+      expect((await fetch(`http://127.0.0.1:${port}/blobs/${done.finalVideoKey}`)).status).toBe(403);
       expect((await fetch(`http://127.0.0.1:${port}/blobs/../../etc/passwd`)).status).toBe(404);
     } finally {
       await server.stop();

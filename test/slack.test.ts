@@ -4,7 +4,6 @@
  * offline tools. Assertions are on what Slack would have been asked to do (the stand-in's record)
  * and on the job as the runner sees it.
  */
-import { createHmac } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,11 +15,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type App } from "../bot/app.js";
 import { loadConfig } from "../bot/config.js";
 import { decodeButton } from "../bot/views.js";
-import { createSlackSurface, type SlackSurface } from "../bot/surfaces/slack/index.js";
+import { SLACK_FILE_HOSTS, createSlackSurface, type SlackSurface } from "../bot/surfaces/slack/index.js";
+import { downloadAttachment } from "../bot/surfaces/download.js";
+import type { UserFacingError } from "../core/errors.js";
 import { parseSceneReply } from "../bot/surfaces/slack/jobs.js";
 import { fileIdIn, urlIn } from "../bot/surfaces/slack/listeners/commands/render.js";
 import { createChatMessages } from "../store/chatMessages.js";
+import { songMp3 } from "./helpers/pipeline.js";
 import { createSlackStandin, type SlackStandin, type StandinMessage } from "./standins/slack.js";
+import { buttonFor, buttonsOf, cardsIn as cardsInThread, slackSender, textOf } from "./helpers/slackEvents.js";
 
 const TOKEN = "xoxb-standin-secret-token-0001";
 const APP_TOKEN = "xapp-standin-secret-token-0001";
@@ -28,6 +31,8 @@ const SECRET = "standin-signing-secret-0001";
 const TEAM = "T0TEAM";
 const OWNER = "U0OWNER";
 const OTHER = "U0OTHER";
+/** A guest: can click a card in a shared view, but is not a member of the channel. */
+const GUEST = "U0GUEST";
 const MAIN = "C0MAIN";
 const ELSEWHERE = "C0ELSE";
 
@@ -51,7 +56,8 @@ async function boot(): Promise<void> {
   app = await createApp(loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: "silent", SCENE_DURATION_S: "1" }), { logger: pino({ level: "debug" }, sink) });
   surface = createSlackSurface({
     app, botToken: TOKEN, signingSecret: SECRET, port: 0, apiUrl: slack.apiUrl,
-    fileHosts: [slack.host], allowHttpDownloads: true, uploadLimitBytes: 50 * 1024 * 1024,
+    // The stand-in's two file hosts, as files.slack.com and files-origin.slack.com are in production.
+    fileHosts: [slack.host, slack.originHost], allowHttpDownloads: true, uploadLimitBytes: 50 * 1024 * 1024,
   });
   port = (await surface.start()).port!;
 }
@@ -70,74 +76,13 @@ async function settle(): Promise<void> {
   await surface.settled();
 }
 
-async function post(body: string, contentType: string, headers: Record<string, string> = {}, secret = SECRET): Promise<Response> {
-  const ts = Math.floor(Date.now() / 1000);
-  const signature = "v0=" + createHmac("sha256", secret).update(`v0:${ts}:${body}`).digest("hex");
-  return fetch(`http://127.0.0.1:${port}/slack/events`, {
-    method: "POST", body,
-    headers: { "content-type": contentType, "x-slack-request-timestamp": String(ts), "x-slack-signature": signature, ...headers },
-  });
-}
-
-let eventSeq = 0;
-function eventBody(event: Record<string, unknown>, eventId = `Ev${++eventSeq}`): string {
-  return JSON.stringify({
-    token: "legacy", team_id: TEAM, api_app_id: "A0APP", type: "event_callback", event_id: eventId, event_time: Math.floor(Date.now() / 1000),
-    authorizations: [{ team_id: TEAM, user_id: "UBOT", is_bot: true }], event,
-  });
-}
-const sendEvent = (body: string, headers: Record<string, string> = {}) => post(body, "application/json", headers);
-
-let responseSeq = 0;
-async function command(name: string, text: string, user = OWNER, channel = MAIN): Promise<{ res: Response; responseId: string }> {
-  const responseId = `r${++responseSeq}`;
-  const body = new URLSearchParams({
-    token: "legacy", team_id: TEAM, team_domain: "standin", channel_id: channel, channel_name: "general", user_id: user,
-    user_name: user === OWNER ? "ann" : "bob", command: name, text, api_app_id: "A0APP",
-    response_url: slack.responseUrl(responseId), trigger_id: `trigger-${responseId}`,
-  }).toString();
-  return { res: await post(body, "application/x-www-form-urlencoded"), responseId };
-}
-const responseText = (id: string) => slack.responses.filter((r) => r.id === id).map((r) => String(r.body.text)).join("\n");
-
-function click(message: StandinMessage, actionId: string, user = OWNER, value = actionId): Promise<Response> {
-  const payload = {
-    type: "block_actions", team: { id: TEAM, domain: "standin" }, api_app_id: "A0APP", token: "legacy",
-    user: { id: user, username: user === OWNER ? "ann" : "bob", name: user === OWNER ? "ann" : "bob", team_id: TEAM },
-    container: { type: "message", message_ts: message.ts, channel_id: message.channel, is_ephemeral: false, ...(message.threadTs ? { thread_ts: message.threadTs } : {}) },
-    trigger_id: `trigger-${Date.now()}`, channel: { id: message.channel, name: "general" },
-    message: { type: "message", ts: message.ts, text: message.text, ...(message.threadTs ? { thread_ts: message.threadTs } : {}) },
-    response_url: slack.responseUrl("click"),
-    actions: [{ type: "button", action_id: actionId, block_id: "decide", value, action_ts: String(Date.now() / 1000), text: { type: "plain_text", text: "x" } }],
-  };
-  return post(`payload=${encodeURIComponent(JSON.stringify(payload))}`, "application/x-www-form-urlencoded");
-}
-
-function submitEdit(privateMetadata: string, note: string, user = OWNER): Promise<Response> {
-  const payload = {
-    type: "view_submission", team: { id: TEAM, domain: "standin" }, api_app_id: "A0APP", token: "legacy", trigger_id: "trigger-view",
-    user: { id: user, username: "ann", name: "ann", team_id: TEAM },
-    view: {
-      id: "V0EDIT", team_id: TEAM, type: "modal", callback_id: "rb_edit", private_metadata: privateMetadata, hash: "h", blocks: [],
-      title: { type: "plain_text", text: "Edit" }, close: null, submit: null, state: { values: { note: { note: { type: "plain_text_input", value: note } } } },
-      app_id: "A0APP", bot_id: "BBOT", root_view_id: "V0EDIT", previous_view_id: null, external_id: "", clear_on_close: false, notify_on_close: false,
-      app_installed_team_id: TEAM,
-    },
-    response_urls: [],
-  };
-  return post(`payload=${encodeURIComponent(JSON.stringify(payload))}`, "application/x-www-form-urlencoded");
-}
-
-function fileShareEvent(file: object, ts: string, user = OWNER, channel = MAIN): Record<string, unknown> {
-  return { type: "message", subtype: "file_share", text: "", files: [file], upload: false, user, display_as_bot: false, ts, channel, channel_type: "channel", event_ts: ts };
-}
-
-const buttonsOf = (m: StandinMessage): any[] => m.blocks.filter((b) => b.type === "actions").flatMap((b) => b.elements);
-const cardsIn = (channel: string, threadTs: string) =>
-  slack.thread(channel, threadTs).filter((m) => m.blocks.some((b) => b.block_id === "scene")).sort((a, b) => sceneNo(a) - sceneNo(b));
-const sceneNo = (m: StandinMessage) => Number(/Scene (\d+)\//.exec(m.blocks[0].text.text)?.[1] ?? 0);
-const buttonFor = (m: StandinMessage, decision: "G" | "Y" | "R") => buttonsOf(m).find((e) => String(e.action_id).endsWith(`:${decision}`))?.action_id as string;
-const textOf = (m: StandinMessage) => JSON.stringify(m.blocks);
+const sender = slackSender({ slack: () => slack, port: () => port, secret: SECRET, team: TEAM, names: { [OWNER]: "ann", [OTHER]: "bob" } });
+const { post, eventBody, sendEvent, responseText, submitEdit: submitAs } = sender;
+const command = (name: string, text: string, user = OWNER, channel = MAIN) => sender.command(name, text, user, channel);
+const click = (message: StandinMessage, actionId: string, user = OWNER, value = actionId) => sender.click(message, actionId, user, value);
+const submitEdit = (privateMetadata: string, note: string, user = OWNER) => submitAs(privateMetadata, note, user);
+const fileShareEvent = (file: object, ts: string, user = OWNER, channel = MAIN) => sender.fileShareEvent(file, ts, user, channel);
+const cardsIn = (channel: string, threadTs: string) => cardsInThread(slack, channel, threadTs);
 async function waitFor<T>(probe: () => T | undefined, ms = 5000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
@@ -155,7 +100,10 @@ let statusTs: string;
 let render: { jobId: string; statusTs: string };
 
 beforeAll(async () => {
-  slack = await createSlackStandin({ token: TOKEN, appToken: APP_TOKEN, teamId: TEAM, botUserId: "UBOT", botId: "BBOT" });
+  slack = await createSlackStandin({
+    token: TOKEN, appToken: APP_TOKEN, teamId: TEAM, botUserId: "UBOT", botId: "BBOT",
+    channels: { [MAIN]: ["UBOT", OWNER, OTHER], [ELSEWHERE]: ["UBOT", OWNER], C0LINK: ["UBOT", OWNER] },
+  });
   dataDir = await mkdtemp(join(tmpdir(), "slack-surface-"));
   await boot();
 });
@@ -296,10 +244,26 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     const after = (await app.runner.view(jobId))!.scenes[0];
     expect(after).toMatchObject({ awaiting: "review", trafficLight: "PENDING", versionNo: before.versionNo });
     expect(buttonsOf(slack.messages.get(card.ts)!)).toHaveLength(3);
-    // 🟡 from someone else is refused before any modal opens.
+    // 🟡 from someone else: the modal opens at once (the trigger lasts 3 s), then says why not, with nothing to type in.
     await click(card, buttonFor(card, "Y"), OTHER);
     await settle();
-    expect(slack.callsOf("views.open")).toHaveLength(0);
+    const opened = slack.callsOf("views.open").at(-1)!;
+    expect(opened.result.ok).toBe(true);
+    const refused = slack.callsOf("views.update").at(-1)!;
+    expect(refused.args.view_id).toBe(opened.result.view.id);
+    expect(JSON.stringify(refused.args.view.blocks)).toContain("Only the person who started this job");
+    expect(refused.args.view.blocks.some((b: any) => b.type === "input")).toBe(false);
+    expect((await app.runner.view(jobId))!.scenes[0].versionNo).toBe(before.versionNo);
+
+    // A guest who is not a member of the channel cannot get an ephemeral message there
+    // (user_not_in_channel); the refusal goes through the click's response_url instead.
+    const responses = slack.responses.length;
+    await click(card, buttonFor(card, "G"), GUEST);
+    await settle();
+    expect(slack.callsOf("chat.postEphemeral").at(-1)!.result).toMatchObject({ ok: false, error: "user_not_in_channel" });
+    const answer = slack.responses.slice(responses).find((r) => r.id === "click")!;
+    expect(answer.body).toMatchObject({ response_type: "ephemeral", replace_original: false });
+    expect(answer.body.text).toContain("Only the person who started this job");
   });
 
   it("🟢 approves a scene; a double click changes nothing more", async () => {
@@ -326,7 +290,7 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     await click(card, buttonFor(card, "Y"));
     await settle();
     const open = slack.callsOf("views.open").at(-1)!;
-    expect(open.args.trigger_id).toMatch(/^trigger-/);
+    expect(slack.views.size).toBeGreaterThan(0);
     const input = open.args.view.blocks.find((b: any) => b.type === "input");
     expect(input.element).toMatchObject({ type: "plain_text_input", multiline: true, max_length: 500 });
     expect(input.optional).toBeUndefined();
@@ -461,6 +425,121 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     // Both places show it.
     expect(textOf(slack.messages.get(cards[1].ts)!)).toContain("🟢 Approved by ann");
     expect(textOf(cardsIn(MAIN, render.statusTs)[1])).toContain("🟢 Approved by ann");
+  });
+
+  it("🟡 opens its modal within Slack's 3 s trigger window even while the database is busy; the note still decides", async () => {
+    const card = cardsIn(MAIN, render.statusTs)[2];
+    expect(buttonFor(card, "Y")).toBeDefined();
+    // Hold the (single-session) embedded database for longer than a trigger_id lives.
+    const busy = app.db.transaction(() => new Promise((r) => setTimeout(r, 3500)));
+    await new Promise((r) => setTimeout(r, 50));
+    await click(card, buttonFor(card, "Y"));
+    await busy;
+    await settle();
+    const open = slack.callsOf("views.open").at(-1)!;
+    expect(open.result).toMatchObject({ ok: true });
+    expect(open.args.view.blocks[0]).toMatchObject({ type: "context" }); // the card's script line, taken from the click
+    expect(slack.callsOf("views.update").filter((c) => c.args.view_id === open.result.view.id)).toEqual([]); // the owner may edit
+    await submitEdit(open.args.view.private_metadata, "slower camera");
+    await settle();
+    expect((await app.runner.view(render.jobId))!.scenes[2]).toMatchObject({ versionNo: 2, lastDecision: "YELLOW" });
+  });
+
+  it("a thread reply also sent to the channel (thread_broadcast) counts as a scene note", async () => {
+    const before = (await app.runner.view(render.jobId))!.scenes[0].versionNo;
+    const ts = "1699990001.000300";
+    await sendEvent(eventBody({
+      type: "message", subtype: "thread_broadcast", text: `scene 1: more contrast`, user: OWNER, ts, thread_ts: render.statusTs,
+      root: { ts: render.statusTs, user: "UBOT" }, channel: MAIN, channel_type: "channel", event_ts: ts,
+    }));
+    await settle();
+    expect((await app.runner.view(render.jobId))!.scenes[0]).toMatchObject({ versionNo: before + 1, lastDecision: "YELLOW" });
+    const notes = await app.runner.store.audit.list({ action: "scene.yellow" });
+    expect(notes.at(-1)!.details).toMatchObject({ jobId: render.jobId, note: "more contrast" });
+  });
+
+  it("/render in a channel the bot is not in says how to invite it, and starts nothing", async () => {
+    slack.addChannel("C0NOBOT", [OWNER]);
+    const file = slack.addFile({ id: "F0LOGO0009", name: "third.png", mimetype: "image/png", bytes: await brandImage(9), user: OWNER });
+    const { responseId } = await command("/render", `<${file.permalink}>`, OWNER, "C0NOBOT");
+    await settle();
+    expect(slack.callsOf("chat.postMessage").at(-1)!.result).toMatchObject({ ok: false, error: "not_in_channel" });
+    expect(responseText(responseId)).toContain("I can't post in this channel. Invite me with `/invite @reelbot`");
+    expect(slack.downloads.some((d) => d.fileId === "F0LOGO0009")).toBe(false);
+  });
+
+  it("Enterprise Grid: a download redirected to files-origin.slack.com carries the token there and the job starts", async () => {
+    expect(SLACK_FILE_HOSTS).toEqual(["files.slack.com", "files-origin.slack.com"]);
+    slack.gridRedirect = true;
+    try {
+      const file = slack.addFile({ id: "F0GRID0001", name: "grid.png", mimetype: "image/png", bytes: await brandImage(12), user: OWNER });
+      await sendEvent(eventBody(fileShareEvent(file, "1699990002.000100", OWNER, ELSEWHERE)));
+      await settle();
+      expect(slack.downloads.filter((d) => d.fileId === "F0GRID0001")).toEqual([expect.objectContaining({ authorized: true })]);
+      const owner = await app.runner.users.ensure({ platform: "slack", teamId: TEAM, userId: OWNER });
+      const job = (await app.runner.jobsOf(owner.id)).find((j) => j.origin.fileId === "F0GRID0001");
+      expect(job).toBeDefined();
+      await app.runner.cancel({ jobId: job!.id, actor: { platform: "slack", teamId: TEAM, userId: OWNER } });
+
+      // With files-origin not allowed, the answer names the redirect instead of asking for a re-upload.
+      const refused = await downloadAttachment({
+        url: file.url_private_download, allowedHosts: [slack.host], maxBytes: 1 << 20, allowHttp: true, headers: { Authorization: `Bearer ${TOKEN}` },
+      }).catch((err: unknown) => err as UserFacingError);
+      expect((refused as UserFacingError).userMessage).toContain(`sent the download on to ${slack.originHost}`);
+      expect((refused as UserFacingError).userMessage).toContain("re-uploading won't help");
+    } finally {
+      slack.gridRedirect = false;
+    }
+    // Slack's sign-in page (what a download without a usable token gets) is named as such, not judged as a broken image.
+    const page = await downloadAttachment({
+      url: slack.addFile({ id: "F0HTML0001", name: "x.png", mimetype: "image/png", bytes: await brandImage(1) }).url_private_download,
+      allowedHosts: [slack.host], maxBytes: 1 << 20, allowHttp: true, headers: { Authorization: "Bearer xoxb-not-the-token" },
+      htmlRefusal: "sign-in page",
+    }).catch((err: unknown) => err as UserFacingError);
+    expect((page as UserFacingError).userMessage).toBe("sign-in page");
+  });
+
+  it("a burst of posts in one channel is rate-limited by Slack (429, Retry-After) and still lands", async () => {
+    slack.addChannel("C0BURST", ["UBOT"]);
+    const started = Date.now();
+    const posted = await Promise.all([1, 2, 3, 4, 5].map((n) => surface.bolt.client.chat.postMessage({ channel: "C0BURST", text: `burst ${n}` })));
+    expect(posted.every((p) => p.ok)).toBe(true);
+    expect(slack.rateLimited.filter((r) => r.channel === "C0BURST").length).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900); // the client waited out Retry-After
+    expect([...slack.messages.values()].filter((m) => m.channel === "C0BURST")).toHaveLength(5);
+  });
+
+  it("an MP3 dropped in a DM becomes a music video: judged by its content, shot cards, the final MP4 with the song", async () => {
+    // Someone new (each person may ask for 5 renders a minute; the owner above has used theirs).
+    const SINGER = "U0SINGER";
+    slack.addChannel("D0ANN", ["UBOT", SINGER]);
+    const mp3 = await songMp3(12);
+    const file = slack.addFile({ id: "F0SONG0001", name: "anthem.mp3", mimetype: "audio/mpeg", bytes: mp3, user: SINGER });
+    const ts = "1699990003.000100";
+    await sendEvent(eventBody(fileShareEvent(file, ts, SINGER, "D0ANN")));
+    await settle();
+    expect(slack.downloads.filter((d) => d.fileId === "F0SONG0001")).toEqual([expect.objectContaining({ authorized: true })]);
+    const singer = await app.runner.users.ensure({ platform: "slack", teamId: TEAM, userId: SINGER });
+    const job = (await app.runner.jobsOf(singer.id)).find((j) => j.origin.fileId === "F0SONG0001")!;
+    const view = (await app.runner.view(job.id))!;
+    expect(view.kind).toBe("song");
+    const cards = cardsIn("D0ANN", ts);
+    expect(cards.length).toBe(view.scenes.length);
+    expect(cards.length).toBeGreaterThanOrEqual(2);
+    expect(cards.every((c) => c.blocks.some((b) => b.type === "image"))).toBe(true);
+    expect(textOf(cards[0])).toMatch(/0:00–0:\d\d/); // a shot's place in the song
+
+    const status = slack.messages.get(slack.thread("D0ANN", ts)[0].ts)!;
+    await click(status, "job_approve_all", SINGER, job.id);
+    for (let i = 0; i < 100 && (await app.runner.view(job.id))!.stage !== "done"; i++) await settle();
+    expect((await app.runner.view(job.id))!.stage).toBe("done");
+    await settle();
+    const final = [...slack.uploads.values()].find((u) => u.channelId === "D0ANN" && u.filename.endsWith(".mp4"))!;
+    expect(final).toMatchObject({ completed: true, threadTs: ts });
+    const probe = await app.tools.editor.probe({ data: new Uint8Array(final.bytes), contentType: "video/mp4" });
+    expect(probe.videoCodec).toBe("h264");
+    expect(probe.audioCodec).toBeTruthy();
+    expect(Math.abs(probe.durationS - 12)).toBeLessThan(0.5);
   });
 
   it("/cancel: refused for someone else, then the owner stops the job everywhere", async () => {

@@ -13,11 +13,16 @@ export interface DownloadOptions {
   fetch?: typeof fetch;
   timeoutMs?: number;
   maxRedirects?: number;
+  /**
+   * What to tell the user when the host answers with a web page instead of the file (Slack serves
+   * its sign-in page, status 200, when the token does not reach it); unset: no check.
+   */
+  htmlRefusal?: string;
 }
 
 const REFUSED = "I can only read files uploaded to this chat. Upload the file here and try again.";
 
-function checkUrl(raw: string, options: DownloadOptions): URL {
+function checkUrl(raw: string, options: DownloadOptions, redirected: boolean): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -25,19 +30,28 @@ function checkUrl(raw: string, options: DownloadOptions): URL {
     throw new UserFacingError("VALIDATION_ERROR", REFUSED);
   }
   const httpsOnly = !options.allowHttp;
-  if (url.protocol !== "https:" && (httpsOnly || url.protocol !== "http:")) throw new UserFacingError("VALIDATION_ERROR", REFUSED);
-  if (!options.allowedHosts.includes(url.host)) throw new UserFacingError("VALIDATION_ERROR", REFUSED);
-  return url;
+  const allowed = (url.protocol === "https:" || (!httpsOnly && url.protocol === "http:")) && options.allowedHosts.includes(url.host);
+  if (allowed) return url;
+  // A redirect the chat's own file server chose is not the user's doing: say what happened, so
+  // nobody re-uploads a file that will fail the same way (the operator can allow the host).
+  if (redirected) {
+    throw new UserFacingError(
+      "VALIDATION_ERROR",
+      `The chat's file server sent the download on to ${url.host}, which I'm not set up to download from. Ask whoever runs this bot to allow that host; re-uploading won't help.`,
+    );
+  }
+  throw new UserFacingError("VALIDATION_ERROR", REFUSED);
 }
 
 /**
  * Downloads a chat attachment from the platform's own file hosts only. Every redirect hop is
- * re-checked against the allow-list (credentials are never forwarded to another host), and the
+ * re-checked against the allow-list, and the credentials go to allowed hosts only (Slack's
+ * Enterprise Grid needs them on files-origin.slack.com too, after a 302 from files.slack.com), and the
  * body is streamed with a byte cap, so a lying size in the event cannot exhaust memory.
  */
 export async function downloadAttachment(options: DownloadOptions): Promise<Uint8Array> {
   const doFetch = options.fetch ?? fetch;
-  let url = checkUrl(options.url, options);
+  let url = checkUrl(options.url, options, false);
   for (let hop = 0; hop <= (options.maxRedirects ?? 3); hop++) {
     const response = await doFetch(url, {
       headers: options.headers,
@@ -48,11 +62,15 @@ export async function downloadAttachment(options: DownloadOptions): Promise<Uint
       const location = response.headers.get("location");
       await response.body?.cancel();
       if (!location) break;
-      url = checkUrl(new URL(location, url).toString(), options);
+      url = checkUrl(new URL(location, url).toString(), options, true);
       continue;
     }
     if (!response.ok || !response.body) {
       throw new UserFacingError("VALIDATION_ERROR", "I couldn't download that file from the chat. Upload it again.");
+    }
+    if (options.htmlRefusal && /^text\/html\b/i.test(response.headers.get("content-type") ?? "")) {
+      await response.body.cancel();
+      throw new UserFacingError("VALIDATION_ERROR", options.htmlRefusal);
     }
     const declared = Number(response.headers.get("content-length") ?? 0);
     if (declared > options.maxBytes) {

@@ -25,6 +25,8 @@ export interface SlackRequest {
   seq: number;
   body: string;
   headers: Record<string, string>;
+  /** The payload's trigger_id, registered with the stand-in just before the burst. */
+  triggerId: string;
 }
 
 /** One Discord click: who, on which message, which button. */
@@ -69,6 +71,8 @@ type Which = "ours" | "bare";
 interface Api {
   init(args: { slackToken: string; teamId: string; discordToken: string; timeoutMs: number }): Promise<WorldInfo>;
   slackMessage(args: { ts: string }): StandinMessage | null;
+  /** Registers the trigger ids of a burst's clicks (Slack's are valid 3 s from issue, once). */
+  slackTriggers(args: { ids: string[] }): void;
   discordUser(args: { which: Which; name: string }): ApiUser;
   discordMessage(args: { id: string }): ApiMessage | null;
   slackBurst(args: { port: number; requests: SlackRequest[] }): Promise<Timed[]>;
@@ -147,7 +151,8 @@ function serve(): void {
   const api: Api = {
     async init(args) {
       timeoutMs = args.timeoutMs;
-      slack = await createSlackStandin({ token: args.slackToken, teamId: args.teamId, botUserId: "UBOT", botId: "BBOT" });
+      // The bench's channel: the bot is a member, and so is everyone who clicks (the stand-in checks both).
+      slack = await createSlackStandin({ token: args.slackToken, teamId: args.teamId, botUserId: "UBOT", botId: "BBOT", channels: { C0MAIN: ["UBOT", "*"] } });
       for (const which of ["ours", "bare"] as const) {
         const standin = await createDiscordStandin({ token: args.discordToken });
         discord[which] = standin;
@@ -157,6 +162,7 @@ function serve(): void {
       return { slack: { url: slack.url, apiUrl: slack.apiUrl, host: slack.host }, discord: info(discord.ours!), bareDiscord: info(discord.bare!) };
     },
     slackMessage: ({ ts }) => slack!.messages.get(ts) ?? null,
+    slackTriggers: ({ ids }) => void ids.forEach((id) => slack!.trigger(id)),
     discordUser: ({ which, name }) => discord[which]!.user(name),
     discordMessage: ({ id }) => discord.ours!.messages.get(id) ?? null,
     async slackBurst({ port: target, requests }) {
@@ -238,7 +244,7 @@ export function startWorld(): World {
     pending.set(id, { resolve, reject });
     worker.postMessage({ id, op, args });
   });
-  const ops: Array<keyof Api> = ["init", "slackMessage", "discordUser", "discordMessage", "slackBurst", "discordBurst", "counts", "now", "close"];
+  const ops: Array<keyof Api> = ["init", "slackMessage", "slackTriggers", "discordUser", "discordMessage", "slackBurst", "discordBurst", "counts", "now", "close"];
   const world = Object.fromEntries(ops.map((op) => [op, call(op)])) as unknown as World;
   world.stop = async () => {
     if (exited) return;

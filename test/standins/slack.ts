@@ -3,14 +3,24 @@
  * client reaches it through `clientOptions.slackApiUrl`; every call is recorded with its parsed
  * arguments and whether the bearer token came with it (the token itself is never kept).
  *
- * It keeps just enough state to catch the mistakes Slack itself punishes: `chat.update` of an
- * unknown ts fails with `message_not_found`, and an image block whose `slack_file` was not shared
- * into that channel fails with `invalid_blocks` (the real gotcha: a file uploaded without a channel,
- * or still processing, cannot be referenced from blocks). It also serves `url_private_download`
- * for files the test adds, and `response_url`s for slash commands.
+ * It is as strict as Slack where a bot can get it wrong, each rule citing its source (the Slack
+ * docs, or ../shared/reference/chat-surfaces.md, "the reference", for behaviour found in reports):
+ * - Block Kit and text limits (./slack-blockkit.ts), `invalid_blocks` / `invalid_arguments`;
+ * - `slack_file` images: the file must be uploaded, shared into that channel, png/jpg/gif, and
+ *   processed, which takes about a second after files.completeUploadExternal (`fileReadyDelayMs`);
+ * - `ratelimited` (HTTP 429 + Retry-After) on chat.postMessage bursts in one channel and on
+ *   chat.update beyond Tier 3;
+ * - trigger ids valid 3 s and once (`expired_trigger_id`, `exchanged_trigger_id`);
+ * - channel membership: the bot posts only where it is a member (`not_in_channel`,
+ *   `channel_not_found`), ephemeral messages go only to members (`user_not_in_channel`);
+ * - downloads need the bearer token (else Slack's sign-in page, as HTML), and on Enterprise Grid
+ *   redirect from files.slack.com to files-origin.slack.com (a second listener here).
+ * It also serves `url_private_download` for files the test adds, and `response_url`s.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { MESSAGE_TEXT_MAX, SLACK_FILE_TYPES, messageBlocksViolation, viewViolation, type Violation } from "./slack-blockkit.js";
+import { createRateBucket, createRateBuckets } from "./rate-bucket.js";
 
 export interface SlackCall {
   method: string;
@@ -44,6 +54,8 @@ export interface StandinUpload {
   /** Whether the upload POST reached the upload URL (step 2 of filesUploadV2). */
   uploaded: boolean;
   completed: boolean;
+  /** Date.now() of files.completeUploadExternal. */
+  completedAt?: number;
 }
 
 export interface StandinFile {
@@ -81,6 +93,20 @@ export interface SlackStandin {
   socketModeUrl: string;
   /** Messages in one thread (the parent excluded), oldest first. */
   thread(channel: string, threadTs: string): StandinMessage[];
+  /** Adds a channel (or more members to one); the bot is a member only when listed. */
+  addChannel(id: string, members: string[]): void;
+  /** A trigger_id as Slack puts in a click or command payload (this id, or a new one): valid 3 s from now, usable once. */
+  trigger(id?: string): string;
+  /** Moves the stand-in's clock on (trigger expiry). */
+  passTime(ms: number): void;
+  /** Views opened (by view id), as last opened or updated. */
+  readonly views: Map<string, any>;
+  /** Enterprise Grid: downloads on the file host answer 302 to this second host (`originHost`). */
+  gridRedirect: boolean;
+  /** `127.0.0.1:PORT` of the files-origin stand-in. */
+  readonly originHost: string;
+  /** Calls refused with 429, by method. */
+  readonly rateLimited: Array<{ method: string; channel?: string; retryAfterS: number; at: number }>;
   close(): Promise<void>;
 }
 
@@ -93,10 +119,40 @@ export interface SlackStandinOptions {
   teamId?: string;
   botUserId?: string;
   botId?: string;
+  /**
+   * Channel id → members (user ids; include the bot's to let it post). "*" makes every person a
+   * member (a public channel everyone joined; the bot still has to be listed). D… ids are DMs.
+   */
+  channels?: Record<string, string[]>;
+  /**
+   * How long after files.completeUploadExternal a slack_file can be shown. The reference (after
+   * slackapi/python-slack-sdk#1521): "right after files.uploadV2 the block can fail with
+   * invalid_blocks for about a second".
+   */
+  fileReadyDelayMs?: number;
+  /**
+   * chat.postMessage in one channel: "1 message per second … short bursts allowed"
+   * (https://docs.slack.dev/apis/web-api/rate-limits, "Posting messages"). Slack does not size the
+   * burst, so this errs small: 3 at once, then 1 per second.
+   */
+  postMessageBurst?: number;
 }
 
 export async function createSlackStandin(options: SlackStandinOptions): Promise<SlackStandin> {
   const teamId = options.teamId ?? "T0TEAM";
+  const botUserId = options.botUserId ?? "UBOT";
+  const fileReadyDelayMs = options.fileReadyDelayMs ?? 1000;
+  const members = new Map<string, Set<string>>(Object.entries(options.channels ?? {}).map(([id, m]) => [id, new Set(m)]));
+  const triggers = new Map<string, { issuedAt: number; used: boolean }>();
+  // The stand-in's clock: real time plus whatever `passTime` added (trigger expiry).
+  let offsetMs = 0;
+  const now = () => Date.now() + offsetMs;
+  const views = new Map<string, any>();
+  const rateLimited: SlackStandin["rateLimited"] = [];
+  // https://docs.slack.dev/apis/web-api/rate-limits : chat.postMessage ~1/s per channel (burst allowed).
+  const postBucket = createRateBuckets(options.postMessageBurst ?? 3, 1);
+  // https://docs.slack.dev/reference/methods/chat.update : Tier 3, "50+ per minute", per workspace.
+  const updateBucket = createRateBucket(50, 50 / 60);
   const calls: SlackCall[] = [];
   const messages = new Map<string, StandinMessage>();
   const uploads = new Map<string, StandinUpload>();
@@ -141,35 +197,74 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
     return args;
   }
 
-  /** The checks Slack makes on blocks that a surface can get wrong. */
-  function blocksError(channel: string, blocks: unknown): string | null {
-    if (blocks === undefined) return null;
-    if (!Array.isArray(blocks) || blocks.length > 50) return "invalid_blocks";
-    const blockIds = new Set<string>();
-    for (const block of blocks) {
-      if (block.block_id) {
-        if (blockIds.has(block.block_id) || block.block_id.length > 255) return "invalid_blocks";
-        blockIds.add(block.block_id);
-      }
-      if (block.type === "image") {
-        const ref = block.slack_file?.id as string | undefined;
-        if (ref) {
-          const upload = uploads.get(ref);
-          if (!upload?.completed || upload.channelId !== channel) return "invalid_blocks";
-        } else if (!block.image_url) return "invalid_blocks";
-      }
-      if (block.type === "actions") {
-        if (!Array.isArray(block.elements) || block.elements.length > 25) return "invalid_blocks";
-        const actionIds = new Set<string>();
-        for (const el of block.elements) {
-          if (typeof el.action_id !== "string" || el.action_id.length > 255 || actionIds.has(el.action_id)) return "invalid_blocks";
-          actionIds.add(el.action_id);
-          if (typeof el.value === "string" && el.value.length > 2000) return "invalid_blocks";
-          if (el.style !== undefined && el.style !== "primary" && el.style !== "danger") return "invalid_blocks";
-        }
-      }
-    }
+  /** Members of a channel; a DM (D…) always holds the bot, and its user once the test names it. */
+  function membersOf(channel: string): Set<string> | undefined {
+    if (!members.has(channel) && /^D/.test(channel)) members.set(channel, new Set([botUserId]));
+    return members.get(channel);
+  }
+
+  /**
+   * Where the bot may post (https://docs.slack.dev/reference/methods/chat.postMessage, errors):
+   * channel_not_found for a channel it cannot see, not_in_channel for one it is not a member of.
+   */
+  function postingError(channel: string): string | null {
+    const m = membersOf(channel);
+    if (!m) return "channel_not_found";
+    return m.has(botUserId) ? null : "not_in_channel";
+  }
+
+  /** Whether a slack_file can be shown in `channel` now; the reason when not. */
+  function slackFileProblem(fileId: string, channel: string): string | null {
+    const upload = uploads.get(fileId);
+    // https://docs.slack.dev/reference/block-kit/composition-objects/slack-file-object : the file must be
+    // visible where it is shown (uploaded into that channel; python-slack-sdk#1658, java-slack-sdk#1349).
+    if (!upload?.completed || upload.channelId !== channel) return "invalid slack file";
+    if (!SLACK_FILE_TYPES.includes(upload.filename.split(".").pop()?.toLowerCase() ?? "")) return "unsupported file type";
+    // The reference: unavailable for about a second after the upload completes (python-slack-sdk#1521).
+    if (Date.now() - (upload.completedAt ?? 0) < fileReadyDelayMs) return "invalid slack file";
     return null;
+  }
+
+  const invalid = (error: string, v: Violation) => ({
+    ok: false, error, errors: [`${v.message} [json-pointer:${v.pointer}]`],
+    response_metadata: { messages: [`[ERROR] ${v.message} [json-pointer:${v.pointer}]`] },
+  });
+
+  /** The message checks chat.postMessage and chat.update share; null when Slack takes it. */
+  function messageError(args: Record<string, any>): object | null {
+    if (typeof args.text === "string" && args.text.length > MESSAGE_TEXT_MAX) return { ok: false, error: "msg_too_long" };
+    const violation = messageBlocksViolation(args.blocks, args.channel, slackFileProblem);
+    return violation ? invalid("invalid_blocks", violation) : null;
+  }
+
+  /** A 429 as Slack sends it: `ratelimited`, with Retry-After in whole seconds (https://docs.slack.dev/apis/web-api/rate-limits). */
+  function limited(res: http.ServerResponse, call: SlackCall, retryAfterS: number, channel?: string) {
+    const seconds = Math.max(1, Math.ceil(retryAfterS));
+    rateLimited.push({ method: call.method, channel, retryAfterS: seconds, at: Date.now() });
+    call.result = { ok: false, error: "ratelimited" };
+    res.writeHead(429, { "content-type": "application/json", "retry-after": String(seconds) });
+    res.end(JSON.stringify(call.result));
+  }
+
+  /** A file download, as files.slack.com (or files-origin.slack.com on the second listener) answers it. */
+  function download(req: http.IncomingMessage, res: http.ServerResponse, path: string, authorized: boolean, origin: boolean) {
+    // Enterprise Grid: files.slack.com answers 302 → files-origin.slack.com (the reference; e.g.
+    // NousResearch/hermes-agent#114483), which also wants the bearer token.
+    if (standin.gridRedirect && !origin) {
+      res.writeHead(302, { location: `http://${standin.originHost}${path}` });
+      return res.end();
+    }
+    const fileId = /-(F[A-Z0-9]+)\//.exec(path)?.[1] ?? "";
+    downloads.push({ fileId, authorized, at: Date.now() });
+    const file = files.get(fileId);
+    // Like Slack: without the token the answer is an HTML login page, not an error.
+    if (!authorized) {
+      res.writeHead(200, { "content-type": "text/html" });
+      return res.end("<html><body>Sign in to Slack</body></html>");
+    }
+    if (!file) return send(res, 404, { ok: false });
+    res.writeHead(200, { "content-type": file.mimetype, "content-length": String(file.bytes.length) });
+    return res.end(file.bytes);
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: Buffer) {
@@ -190,19 +285,7 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
       res.writeHead(200, { "content-type": "text/plain" });
       return res.end(`OK - ${upload.bytes.length}`);
     }
-    if (req.method === "GET" && path.startsWith("/files-pri/")) {
-      const fileId = /-(F[A-Z0-9]+)\//.exec(path)?.[1] ?? "";
-      downloads.push({ fileId, authorized, at: Date.now() });
-      const file = files.get(fileId);
-      // Like Slack: without the token the answer is an HTML login page, not an error.
-      if (!authorized) {
-        res.writeHead(200, { "content-type": "text/html" });
-        return res.end("<html><body>Sign in to Slack</body></html>");
-      }
-      if (!file) return send(res, 404, { ok: false });
-      res.writeHead(200, { "content-type": file.mimetype, "content-length": String(file.bytes.length) });
-      return res.end(file.bytes);
-    }
+    if (req.method === "GET" && path.startsWith("/files-pri/")) return download(req, res, path, authorized, false);
     if (req.method === "POST" && path.startsWith("/response/")) {
       responses.push({ id: path.slice("/response/".length), body: JSON.parse(raw.toString("utf8") || "{}"), at: Date.now() });
       res.writeHead(200, { "content-type": "text/plain" });
@@ -227,9 +310,13 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
       case "auth.test":
         return answer({ ok: true, url: "https://standin.slack.com/", team: "Standin", user: "reelbot", team_id: teamId, user_id: options.botUserId ?? "UBOT", bot_id: options.botId ?? "BBOT" });
       case "chat.postMessage": {
-        const error = blocksError(args.channel, args.blocks);
-        if (error) return answer({ ok: false, error });
         if (!args.text && !args.blocks) return answer({ ok: false, error: "no_text" });
+        const where = postingError(args.channel);
+        if (where) return answer({ ok: false, error: where });
+        const error = messageError(args);
+        if (error) return answer(error);
+        const bucket = postBucket(args.channel).take();
+        if (!bucket.ok) return limited(res, call, bucket.retryAfterS, args.channel);
         const ts = nextTs();
         messages.set(ts, { channel: args.channel, ts, threadTs: args.thread_ts, text: args.text ?? "", blocks: args.blocks ?? [], edits: 0 });
         return answer({ ok: true, channel: args.channel, ts, message: { text: args.text, ts } });
@@ -237,18 +324,51 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
       case "chat.update": {
         const message = messages.get(args.ts);
         if (!message || message.channel !== args.channel) return answer({ ok: false, error: "message_not_found" });
-        const error = blocksError(args.channel, args.blocks);
-        if (error) return answer({ ok: false, error });
+        const error = messageError(args);
+        if (error) return answer(error);
+        const bucket = updateBucket.take();
+        if (!bucket.ok) return limited(res, call, bucket.retryAfterS, args.channel);
         message.text = args.text ?? message.text;
         message.blocks = args.blocks ?? message.blocks;
         message.edits++;
         return answer({ ok: true, channel: args.channel, ts: args.ts, text: message.text });
       }
-      case "chat.postEphemeral":
+      case "chat.postEphemeral": {
+        const where = postingError(args.channel);
+        if (where) return answer({ ok: false, error: where });
+        // https://docs.slack.dev/reference/methods/chat.postEphemeral : "user_not_in_channel".
+        const present = membersOf(args.channel)!;
+        if (!present.has(args.user) && !present.has("*")) return answer({ ok: false, error: "user_not_in_channel" });
+        const error = messageError(args);
+        if (error) return answer(error);
         return answer({ ok: true, message_ts: nextTs() });
-      case "views.open":
-        if (!args.trigger_id) return answer({ ok: false, error: "invalid_trigger_id" });
-        return answer({ ok: true, view: { id: `V${++seq}`, ...args.view } });
+      }
+      case "views.open": {
+        // https://docs.slack.dev/reference/methods/views.open : a trigger_id is valid for 3 seconds and
+        // can be exchanged once (invalid_trigger_id, expired_trigger_id, exchanged_trigger_id).
+        const trigger = triggers.get(args.trigger_id);
+        if (!trigger) return answer({ ok: false, error: "invalid_trigger_id" });
+        if (now() - trigger.issuedAt > 3000) return answer({ ok: false, error: "expired_trigger_id" });
+        if (trigger.used) return answer({ ok: false, error: "exchanged_trigger_id" });
+        const violation = viewViolation(args.view);
+        if (violation) return answer(invalid("invalid_arguments", violation));
+        trigger.used = true;
+        const id = `V${String(++seq).padStart(8, "0")}`;
+        const view = { ...args.view, id, hash: `h${seq}` };
+        views.set(id, view);
+        return answer({ ok: true, view });
+      }
+      case "views.update": {
+        // https://docs.slack.dev/reference/methods/views.update : by view_id; a stale hash is hash_conflict.
+        const current = views.get(args.view_id);
+        if (!current) return answer({ ok: false, error: "not_found" });
+        if (args.hash !== undefined && args.hash !== current.hash) return answer({ ok: false, error: "hash_conflict" });
+        const violation = viewViolation(args.view);
+        if (violation) return answer(invalid("invalid_arguments", violation));
+        const view = { ...args.view, id: current.id, hash: `h${++seq}` };
+        views.set(current.id, view);
+        return answer({ ok: true, view });
+      }
       case "files.info": {
         const file = files.get(args.file);
         if (!file) return answer({ ok: false, error: "file_not_found" });
@@ -262,11 +382,16 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
       }
       case "files.completeUploadExternal": {
         const list = (args.files ?? []) as Array<{ id: string; title?: string }>;
+        if (args.channel_id) {
+          // https://docs.slack.dev/reference/methods/files.completeUploadExternal : sharing needs access to the channel.
+          const where = postingError(args.channel_id);
+          if (where) return answer({ ok: false, error: where });
+        }
         for (const f of list) {
           const upload = uploads.get(f.id);
           if (!upload?.uploaded) return answer({ ok: false, error: "upload_not_found" });
           Object.assign(upload, {
-            completed: true, title: f.title, channelId: args.channel_id, threadTs: args.thread_ts, initialComment: args.initial_comment,
+            completed: true, completedAt: Date.now(), title: f.title, channelId: args.channel_id, threadTs: args.thread_ts, initialComment: args.initial_comment,
           });
         }
         return answer({ ok: true, files: list.map((f) => ({ id: f.id, title: f.title, name: uploads.get(f.id)?.filename })) });
@@ -276,8 +401,34 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
     }
   }
 
+  // files-origin.slack.com: a second host, so the allow-list and the token's hops can be checked.
+  const origin = http.createServer((req, res) => {
+    const path = new URL(req.url ?? "/", base).pathname;
+    const authorized = req.headers.authorization === `Bearer ${options.token}`;
+    if (req.method === "GET" && path.startsWith("/files-pri/")) return download(req, res, path, authorized, true);
+    send(res, 404, { ok: false });
+  });
+  await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
+
   const standin: SlackStandin = {
     socketModeUrl: "",
+    gridRedirect: false,
+    originHost: `127.0.0.1:${(origin.address() as AddressInfo).port}`,
+    views,
+    rateLimited,
+    addChannel(id, list) {
+      const m = membersOf(id) ?? new Set<string>();
+      for (const u of list) m.add(u);
+      members.set(id, m);
+    },
+    passTime(ms) {
+      offsetMs += ms;
+    },
+    trigger(given) {
+      const id = given ?? `${++seq}.${Date.now()}.${Math.random().toString(16).slice(2, 10)}`;
+      triggers.set(id, { issuedAt: now(), used: false });
+      return id;
+    },
     url: base,
     apiUrl: `${base}/api/`,
     host: `127.0.0.1:${port}`,
@@ -299,11 +450,12 @@ export async function createSlackStandin(options: SlackStandinOptions): Promise<
     responseUrl: (id) => `${base}/response/${id}`,
     thread: (channel, threadTs) =>
       [...messages.values()].filter((m) => m.channel === channel && m.threadTs === threadTs),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      for (const srv of [server, origin]) {
+        srv.closeAllConnections();
+        await new Promise<void>((resolve) => srv.close(() => resolve()));
+      }
+    },
   };
   return standin;
 }

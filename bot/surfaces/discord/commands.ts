@@ -40,11 +40,27 @@ export const COMMANDS = {
     .setContexts(...contexts)
     .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
     .addStringOption(jobOption(true)),
+  link: new SlashCommandBuilder()
+    .setName("link")
+    .setDescription("Be one person on Discord and Slack: get a code to type there, or type the code you got there")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addStringOption((o) => o.setName("code").setDescription("The code /link gave you on Slack (leave empty to get one for Slack)").setRequired(false).setMinLength(8).setMaxLength(12)),
 };
 
 export type CommandName = keyof typeof COMMANDS;
 
-/** The JSON Discord expects in `PUT /applications/:id/commands`. */
-export function commandDefinitions(): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
-  return Object.values(COMMANDS).map((c) => c.toJSON());
+/** Where a set of definitions is meant to be used (https://discord.com/developers/docs/interactions/application-commands#interaction-contexts). */
+export type CommandScope = "everywhere" | "guild" | "dm";
+
+/**
+ * The JSON Discord expects in `PUT /applications/:id/commands` (or a guild's). Guild-registered
+ * commands exist in that guild only and never in DMs, and `contexts` is honoured on global
+ * commands only; so a development setup registers the guild set ("guild") plus a global set
+ * limited to DMs with the bot ("dm"), which appears nowhere else, and production registers one
+ * global set ("everywhere").
+ */
+export function commandDefinitions(scope: CommandScope = "everywhere"): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
+  const only = scope === "guild" ? [InteractionContextType.Guild] : scope === "dm" ? [InteractionContextType.BotDM] : contexts;
+  return Object.values(COMMANDS).map((c) => ({ ...c.toJSON(), contexts: only }));
 }

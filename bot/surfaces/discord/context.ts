@@ -4,6 +4,7 @@ import type { App } from "../../app.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { Runner } from "../../../graph/runner.js";
 import type { ChatMessages } from "../../../store/chatMessages.js";
+import type { IdentityLinks } from "../../../store/identityLinks.js";
 import type { FileRules } from "./intake.js";
 import type { Publisher } from "./publisher.js";
 
@@ -16,6 +17,8 @@ export interface SurfaceContext {
   logger: Logger;
   publisher: Publisher;
   chatMessages: ChatMessages;
+  /** /link codes and links between a Discord and a Slack identity. */
+  identityLinks: IdentityLinks;
   files: FileRules;
   /** Configured approvers (DISCORD_APPROVER_ROLE_IDS), the same rule the runner applies. */
   isApprover(actor: Actor): boolean;

@@ -3,10 +3,11 @@
  * replies into runner calls, and renders every job with a Discord location (or origin) from the
  * runner's events. One handler per file in ./handlers; nothing about a job lives in memory.
  *
- * Intents: Guilds, GuildMessages, DirectMessages and MessageContent. MessageContent is privileged
- * (enable it in the Developer Portal): without it, files dropped in server channels arrive with
- * no attachments and thread replies with no text. `/render file:<attachment>`, the buttons, the
- * modal and DMs work without it.
+ * Intents: Guilds, GuildMessages, DirectMessages, and MessageContent unless DISCORD_MESSAGE_CONTENT
+ * is false. MessageContent is privileged (enable it in the Developer Portal, or Discord refuses
+ * the login): without it, files dropped in server channels arrive with no attachments (unless the
+ * message mentions the bot) and thread replies with no text. `/render file:<attachment>`, the
+ * buttons, the modal and DMs work without it.
  */
 import { Client, Events, GatewayIntentBits, Partials, type Interaction, type Message } from "discord.js";
 import type { Logger } from "pino";
@@ -14,17 +15,20 @@ import type { App } from "../../app.js";
 import { decodeButton } from "../../views.js";
 import { createApproverCheck } from "../../../graph/actor.js";
 import { createChatMessages } from "../../../store/chatMessages.js";
+import { createIdentityLinks } from "../../../store/identityLinks.js";
 import { DEFAULT_IMAGE_LIMITS } from "../../../graph/intake.js";
 import { DEFAULT_AUDIO_LIMITS } from "../../../graph/intake-audio.js";
 import type { SurfaceContext } from "./context.js";
 import { decodeJobButton } from "./ids.js";
 import { createPublisher } from "./publisher.js";
+import { createMediaLinks } from "../../links/mediaLinks.js";
 import { describeError, redactUrl } from "./log.js";
-import { SORRY, privately } from "./respond.js";
+import { SORRY, apologize } from "./respond.js";
 import { handleRenderCommand } from "./handlers/renderCommand.js";
 import { handleStatusCommand } from "./handlers/statusCommand.js";
 import { handleShowCommand } from "./handlers/showCommand.js";
 import { handleCancelCommand } from "./handlers/cancelCommand.js";
+import { handleLinkCommand } from "./handlers/linkCommand.js";
 import { handleDecisionButton } from "./handlers/decisionButton.js";
 import { handleEditModal } from "./handlers/editModal.js";
 import { handleJobButton } from "./handlers/jobButton.js";
@@ -47,8 +51,10 @@ export interface DiscordSurfaceOptions {
   allowHttpDownloads?: boolean;
   /** Files above this are linked instead of attached (Discord's default limit is 10 MiB). */
   uploadLimitBytes?: number;
-  /** PUBLIC_URL of a server that serves blobs at `/blobs/<key>`, for videos too large to attach. */
+  /** PUBLIC_URL: videos too large to attach are linked there, signed and expiring (bot/links/). */
   publicUrl?: string;
+  /** Ask for the privileged Message Content intent; default DISCORD_MESSAGE_CONTENT (true). */
+  messageContent?: boolean;
   /** Minimum time between two passes over a job's messages, at least 1500 ms (each message is edited at most once per pass). */
   editIntervalMs?: number;
   logger?: Logger;
@@ -69,8 +75,12 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
   if (!token) throw new Error("Discord surface: DISCORD_TOKEN is empty");
   if (!options.appId) throw new Error("Discord surface: DISCORD_APP_ID is empty");
   const logger = (options.logger ?? app.logger).child({ surface: "discord" });
+  const messageContent = options.messageContent ?? app.config.env.DISCORD_MESSAGE_CONTENT;
   const client = new Client({
-    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
+    intents: [
+      GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages,
+      ...(messageContent ? [GatewayIntentBits.MessageContent] : []),
+    ],
     // DM channels are not cached before their first message; without this their events are dropped.
     partials: [Partials.Channel],
     allowedMentions: { parse: [], repliedUser: false },
@@ -85,7 +95,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     rest: client.rest,
     logger,
     uploadLimitBytes: options.uploadLimitBytes ?? 10 * 1024 * 1024,
-    publicUrl: options.publicUrl,
+    links: createMediaLinks({ config: app.config, publicUrl: options.publicUrl }),
     // Never below 1.5 s: Discord rate-limits edits, and users cannot read faster anyway.
     editIntervalMs: Math.max(options.editIntervalMs ?? 1500, 1500),
   });
@@ -97,6 +107,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     logger,
     publisher,
     chatMessages,
+    identityLinks: createIdentityLinks(app.db),
     files: {
       hosts: options.fileHosts ?? DISCORD_FILE_HOSTS,
       allowHttp: options.allowHttpDownloads ?? false,
@@ -113,6 +124,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
         case "status": return handleStatusCommand(ctx, interaction);
         case "show": return handleShowCommand(ctx, interaction);
         case "cancel": return handleCancelCommand(ctx, interaction);
+        case "link": return handleLinkCommand(ctx, interaction);
       }
       return;
     }
@@ -139,7 +151,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
   client.on(Events.InteractionCreate, (interaction) => {
     onInteraction(interaction).catch(async (err) => {
       logger.error({ ...describeError(err), interactionId: interaction.id }, "discord: interaction handler failed");
-      if (interaction.isRepliable() && (interaction.deferred || interaction.replied)) await privately(logger, interaction, SORRY);
+      if (interaction.isRepliable() && (interaction.deferred || interaction.replied)) await apologize(logger, interaction, SORRY);
     });
   });
   client.on(Events.MessageCreate, (message) => {
@@ -163,7 +175,19 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     async start() {
       unsubscribe ??= app.runner.on((event) => publisher.refresh(event.type === "error" ? event.jobId : event.view.jobId));
       const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
-      await client.login(token);
+      try {
+        await client.login(token);
+      } catch (err) {
+        // Gateway close 4014: a privileged intent the app is not allowed
+        // (https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway-gateway-close-event-codes).
+        if (err instanceof Error && /disallowed intents/i.test(err.message)) {
+          throw new Error(
+            "Discord refused the Message Content intent. Enable it in the Developer Portal (your app → Bot → Privileged Gateway Intents → " +
+              "Message Content), or set DISCORD_MESSAGE_CONTENT=false: /render, buttons, DMs and files sent with an @mention of the bot keep working.",
+          );
+        }
+        throw err;
+      }
       await ready;
       logger.info({ botUserId: client.user?.id, apiUrl: options.apiUrl ?? "discord.com", fileHosts: ctx.files.hosts }, "discord: connected");
     },

@@ -124,6 +124,8 @@ export interface IntakeRequest {
   guildId: string | null;
   /** Tell the user something (a refusal, or where the job is). */
   reply(content: string): Promise<unknown>;
+  /** Say sorry for a failure on our side; `reply` when not given. */
+  apologize?(content: string): Promise<unknown>;
   /** Opens the job's place: a thread, or the channel itself; null when another delivery already did. */
   place(): Promise<Place | null>;
   /** The job exists and lives at `location`. */
@@ -190,27 +192,34 @@ export async function startFromAttachment(deps: IntakeDeps, request: IntakeReque
   } catch (err) {
     const text = `⚠️ ${isUserFacing(err) ? err.userMessage : SORRY}`;
     if (!isUserFacing(err)) logger.error({ ...describeError(err), [request.dedupe.field]: request.dedupe.value }, "discord: could not start a job");
-    await request.reply(text).catch((e) => logger.warn(describeError(e), "discord: could not answer an upload"));
-    // A thread opened for this job says why it stays empty.
-    if (place?.opened) await postMessage(deps.rest, place.location.threadId, text).catch(() => undefined);
+    const say = isUserFacing(err) ? request.reply : (request.apologize ?? request.reply);
+    await say(text).catch((e) => logger.warn(describeError(e), "discord: could not answer an upload"));
+    // A thread opened for this job says why it stays empty (our own failures only in general terms: it is public).
+    if (place?.opened) await postMessage(deps.rest, place.location.threadId, isUserFacing(err) ? text : "⚠️ This job didn't start.").catch(() => undefined);
     return "refused";
   }
 }
 
 /**
- * Starts the job's thread on `messageId`. Returns the thread's id; null when this message already
- * has one (another delivery got here first); throws when threads are not possible here, so the
- * caller falls back to the channel.
+ * Starts the job's thread on `messageId`. Returns the thread's id, and whether this call opened
+ * it; null when this bot already opened one there (another delivery got here first); throws when
+ * threads are not possible here, so the caller falls back to the channel.
+ *
+ * 160004 means the message already has a thread, whose id is the message's
+ * (https://discord.com/developers/docs/topics/threads#public-private-threads). When a person
+ * opened it (someone started discussing the file before the bot answered), the job joins that
+ * thread instead of being dropped; only a thread of the bot's own means a duplicate delivery.
  */
-export async function openThread(rest: REST, channelId: string, messageId: string, name: string): Promise<string | null> {
+export async function openThread(rest: REST, botId: string, channelId: string, messageId: string, name: string): Promise<{ id: string; opened: boolean } | null> {
   try {
     const thread = (await rest.post(Routes.threads(channelId, messageId), {
       body: { name: name.slice(0, 100), auto_archive_duration: 1440 },
     })) as APIThreadChannel;
-    return thread.id;
+    return { id: thread.id, opened: true };
   } catch (err) {
-    if (discordCode(err) === 160004) return null;
-    throw err;
+    if (discordCode(err) !== 160004) throw err;
+    const existing = (await rest.get(Routes.channel(messageId))) as APIThreadChannel;
+    return existing.owner_id === botId ? null : { id: existing.id, opened: false };
   }
 }
 
@@ -247,6 +256,10 @@ export interface PlaceRequest {
   /** The message to hang the thread on. */
   messageId: string;
   name: string;
+  /** This bot's user id: a thread it owns already is another delivery's. */
+  botId: string;
+  /** False when the bot may not create threads or talk in them here: the job posts in the channel. */
+  threadsAllowed?: boolean;
 }
 
 /**
@@ -259,9 +272,10 @@ export async function openPlace(rest: REST, logger: Logger, request: PlaceReques
     ({ location: { platform: "discord", channelId, threadId }, messageId: request.messageId, opened });
   if (!request.guildId) return at(request.channelId, "");
   if (request.inThread) return at(request.parentId ?? request.channelId, request.channelId);
+  if (request.threadsAllowed === false) return at(request.channelId, "");
   try {
-    const threadId = await openThread(rest, request.channelId, request.messageId, request.name);
-    return threadId ? at(request.channelId, threadId, true) : null;
+    const thread = await openThread(rest, request.botId, request.channelId, request.messageId, request.name);
+    return thread ? at(request.channelId, thread.id, thread.opened) : null;
   } catch (err) {
     logger.warn({ ...describeError(err), channelId: request.channelId }, "discord: cannot open a thread here; the job will post in the channel");
     return at(request.channelId, "");

@@ -21,6 +21,7 @@ import type { ChatLocation, ChatMessages } from "../../../store/chatMessages.js"
 import { cardBody, finalBody, isTerminal, previewFilename, statusBody, type FinalDelivery, type MessageBody } from "./render.js";
 import { locationOfOrigin, postTarget, sameLocation } from "./identity.js";
 import { describeError, discordCode } from "./log.js";
+import type { MediaLinks } from "../../links/mediaLinks.js";
 
 export interface PublisherOptions {
   runner: Runner;
@@ -29,8 +30,8 @@ export interface PublisherOptions {
   rest: REST;
   logger: Logger;
   uploadLimitBytes: number;
-  /** Base URL where this deployment serves blobs at `/blobs/<key>` (PUBLIC_URL). */
-  publicUrl?: string;
+  /** Links for videos over the upload limit (bot/links/mediaLinks.ts). */
+  links: MediaLinks;
   editIntervalMs: number;
 }
 
@@ -46,8 +47,12 @@ interface JobState {
 
 /** Codes after which a stored message must be posted anew: deleted, or too old to edit again. */
 const REPOST = new Set([10008, 30046]);
-/** Codes after which a location is unusable: channel gone, or no access / permission. */
-const UNREACHABLE = new Set([10003, 50001, 50013, 50083]);
+/** 40005: request entity too large, a file over the server's upload limit. */
+const TOO_LARGE = 40005;
+/** 50083: the thread is archived (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json). */
+const ARCHIVED = 50083;
+/** Codes after which a location is unusable: channel gone, no access or permission, or a thread that stays archived (locked). */
+const UNREACHABLE = new Set([10003, 50001, 50013, ARCHIVED]);
 
 /** Thrown when a place cannot be posted to (channel gone, no access or no permission). */
 export class UnreachableLocation extends Error {
@@ -155,22 +160,23 @@ export function createPublisher(options: PublisherOptions) {
     return slots;
   }
 
-  /** Decides how the final video travels: attached, linked, or described (logged either way). */
-  async function finalSlot(view: JobView, slot: Slot): Promise<Slot> {
+  /**
+   * Decides how the final video travels: attached, linked, or described (logged either way).
+   * `attach: false` when Discord refused the attachment (40005): the configured limit can be above
+   * what this server allows (10 MiB unless boosted; the reference, §2.6).
+   */
+  async function finalSlot(view: JobView, slot: Slot, attach = true): Promise<Slot> {
     if (view.stage !== "done" || !view.finalVideoKey) return slot;
     const key = view.finalVideoKey;
     const media = await blobs.get(key);
     const bytes = media.data.byteLength;
     let delivery: FinalDelivery;
-    if (bytes <= options.uploadLimitBytes) {
+    if (attach && bytes <= options.uploadLimitBytes) {
       delivery = { kind: "attachment", filename: `reel-${view.jobId.slice(0, 8)}.mp4`, bytes };
     } else {
-      const stored = await blobs.url(key).catch(() => "");
-      const url = stored.startsWith("https://")
-        ? stored
-        : options.publicUrl ? `${options.publicUrl.replace(/\/+$/, "")}/blobs/${key}` : null;
-      delivery = url
-        ? { kind: "link", url, bytes, limit: options.uploadLimitBytes }
+      const link = await options.links.link(key);
+      delivery = link
+        ? { kind: "link", url: link.url, expiresAt: link.expiresAt, bytes, limit: options.uploadLimitBytes }
         : { kind: "too_large", bytes, limit: options.uploadLimitBytes, where: key };
     }
     logger.info({ jobId: view.jobId, bytes, limit: options.uploadLimitBytes, delivery: delivery.kind }, "discord: delivering the final video");
@@ -190,18 +196,23 @@ export function createPublisher(options: PublisherOptions) {
       const hash = hashOf(slot);
       const row = force ? null : await chatMessages.get(view.jobId, location, slot.slot);
       if (row && (row.renderedHash === hash || slot.once)) continue;
+      const final = slot;
       if (slot.once) slot = await finalSlot(view, slot);
       const shownImage = row?.renderedHash?.slice(0, 16) ?? "";
       const needsImage = !!slot.image && (!row || shownImage !== hash.slice(0, 16));
       let messageId: string;
       try {
         messageId = row
-          ? await send("patch", target, slot, needsImage, row.messageId)
-          : await send("post", target, slot, needsImage);
+          ? await sendUnarchiving("patch", target, slot, needsImage, row.messageId)
+          : await sendUnarchiving("post", target, slot, needsImage);
       } catch (err) {
         const code = discordCode(err);
-        if (row && code !== null && REPOST.has(code)) {
-          messageId = await send("post", target, slot, !!slot.image).catch((e) => unreachable(e, view, location));
+        if (code === TOO_LARGE && slot.once && slot.file) {
+          logger.warn({ jobId: view.jobId, bytes: slot.file.data.byteLength }, "discord: the final video is over this server's upload limit; linking it instead");
+          slot = await finalSlot(view, final, false);
+          messageId = await sendUnarchiving("post", target, slot, false).catch((e) => unreachable(e, view, location));
+        } else if (row && code !== null && REPOST.has(code)) {
+          messageId = await sendUnarchiving("post", target, slot, !!slot.image).catch((e) => unreachable(e, view, location));
         } else {
           unreachable(err, view, location);
         }
@@ -217,6 +228,23 @@ export function createPublisher(options: PublisherOptions) {
       throw new UnreachableLocation(postTarget(location));
     }
     throw err;
+  }
+
+  /**
+   * send(), and when the job's thread has auto-archived (a day without a new message; edits do
+   * not count, so a job waiting for a decision goes quiet), unarchives it and tries once more.
+   * The bot created the thread, so it may set `archived: false`
+   * (https://discord.com/developers/docs/topics/threads#editing-deleting-threads).
+   */
+  async function sendUnarchiving(method: "post" | "patch", target: string, slot: Slot, withImage: boolean, messageId?: string): Promise<string> {
+    try {
+      return await send(method, target, slot, withImage, messageId);
+    } catch (err) {
+      if (discordCode(err) !== ARCHIVED) throw err;
+      await rest.patch(Routes.channel(target), { body: { archived: false } });
+      logger.info({ threadId: target }, "discord: the job's thread had auto-archived; unarchived it");
+      return send(method, target, slot, withImage, messageId);
+    }
   }
 
   async function send(method: "post" | "patch", target: string, slot: Slot, withImage: boolean, messageId?: string): Promise<string> {

@@ -144,7 +144,7 @@ export function cardBody(view: JobView, card: SceneCard): MessageBody {
 
 export type FinalDelivery =
   | { kind: "attachment"; filename: string; bytes: number }
-  | { kind: "link"; url: string; bytes: number; limit: number }
+  | { kind: "link"; url: string; expiresAt: Date; bytes: number; limit: number }
   | { kind: "too_large"; bytes: number; limit: number; where: string };
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -159,7 +159,11 @@ export function finalBody(view: JobView, delivery: FinalDelivery | null): Messag
   if (!delivery || delivery.kind === "attachment") return body(head);
   if (delivery.kind === "link") {
     return {
-      ...body(`${head}\nThe video is ${mb(delivery.bytes)}, over the ${mb(delivery.limit)} upload limit here, so it is linked instead.`, [
+      // <t:…:f> and <t:…:R> show the expiry in each reader's time zone and as "in 7 days"
+      // (https://discord.com/developers/docs/reference#message-formatting-timestamp-styles).
+      ...body(`${head}\nThe video is ${mb(delivery.bytes)}, over the ${mb(delivery.limit)} upload limit here, so it is linked instead. ` +
+        `The link works until <t:${Math.floor(delivery.expiresAt.getTime() / 1000)}:f> (<t:${Math.floor(delivery.expiresAt.getTime() / 1000)}:R>); ` +
+        `after that, \`/show job:${shortId(view.jobId)}\` posts a fresh one.`, [
         { type: ComponentType.ActionRow, components: [{ type: ComponentType.Button, style: ButtonStyle.Link, label: "⬇️ Download the video", url: delivery.url }] },
       ]),
       linkUrl: delivery.url,

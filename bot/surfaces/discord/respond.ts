@@ -33,6 +33,22 @@ export async function privately(logger: Logger, interaction: Acked, content: str
   }
 }
 
+/**
+ * An apology (or any private answer) after a deferred reply. While a deferred reply still shows
+ * "thinking", Discord turns the next follow-up into that reply and ignores its ephemeral flag
+ * (the reference, ../shared/reference/chat-surfaces.md, "interactions"), so after a public defer a
+ * private follow-up would be posted publicly. The public reply is first given a neutral line
+ * (which also replaces a "Starting a video…" that would otherwise stay up).
+ */
+export async function apologize(logger: Logger, interaction: Acked, content: string): Promise<void> {
+  // Only a command's own reply: after deferUpdate (buttons, modals on a card) editReply would overwrite the card.
+  if (interaction.isChatInputCommand() && interaction.deferred && !interaction.ephemeral) {
+    await interaction.editReply({ content: "⚠️ That didn't work; I've told you privately why.", allowedMentions: { parse: [] } })
+      .catch((err) => logger.warn({ ...describeError(err), interactionId: interaction.id }, "discord: could not update the deferred reply"));
+  }
+  await privately(logger, interaction, content);
+}
+
 /** The user-facing text of an error (UserFacingError.userMessage), or a generic apology; logs the rest. */
 export function explain(logger: Logger, err: unknown, context: Record<string, unknown>): string {
   if (isUserFacing(err)) return err.userMessage;

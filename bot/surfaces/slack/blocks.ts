@@ -168,6 +168,22 @@ export function withoutImage(message: SlackMessage): SlackMessage {
   return { ...message, blocks: message.blocks.filter((b) => b.type !== "image") };
 }
 
+const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+
+/**
+ * The final video as a link, with when the link stops working: Slack renders `<!date^…>` in each
+ * reader's own time zone (https://docs.slack.dev/messaging/formatting-message-text#date-formatting).
+ */
+export function finalLinkText(f: { jobId: string; summary: string; bytes: number; limit: number; link: { url: string; expiresAt: Date } | null; key: string }): string {
+  const head = `🎉 The final video is ready (${f.summary}). At ${mb(f.bytes)} it is over the ${mb(f.limit)} upload limit`;
+  if (!f.link) return `${head}, and this bot has no public address to link it from. It is kept in the bot's media store as \`${esc(f.key)}\`; ask the operator for it.`;
+  const unix = Math.floor(f.link.expiresAt.getTime() / 1000);
+  const days = Math.round((f.link.expiresAt.getTime() - Date.now()) / 86_400_000);
+  const until = `<!date^${unix}^{date_long_pretty} at {time}|${f.link.expiresAt.toISOString()}>`;
+  return `${head}, so here is a link: <${f.link.url}|Download the video>. The link works until ${until}` +
+    `${days >= 1 ? ` (${days} day${days === 1 ? "" : "s"})` : ""}; after that, \`/show ${shortId(f.jobId)}\` posts a fresh one.`;
+}
+
 /** Where a modal's answer goes; carried in private_metadata (Slack gives it back verbatim). */
 export interface EditMetadata {
   /** The 🟡 button's encoded action. */
@@ -176,10 +192,10 @@ export interface EditMetadata {
   threadTs?: string;
 }
 
-/** 🟡: what should change, required, at most 500 characters. */
-export function editModal(metadata: EditMetadata, sceneLabel: string, excerpt: string): types.ModalView {
+/** 🟡: what should change, required, at most 500 characters. `script` is the card's script line, already mrkdwn. */
+export function editModal(metadata: EditMetadata, sceneLabel: string, script: string): types.ModalView {
   const blocks: KnownBlock[] = [];
-  if (excerpt) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: twoLines(excerpt) }] });
+  if (script) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: script }] });
   blocks.push({
     type: "input",
     block_id: EDIT_BLOCK,
@@ -193,9 +209,22 @@ export function editModal(metadata: EditMetadata, sceneLabel: string, excerpt: s
     type: "modal",
     callback_id: EDIT_CALLBACK,
     private_metadata: JSON.stringify(metadata),
-    title: { type: "plain_text", text: `Edit ${sceneLabel}`.slice(0, 24) },
+    title: { type: "plain_text", text: modalTitle(`Edit ${sceneLabel}`) },
     submit: { type: "plain_text", text: "Request edit" },
     close: { type: "plain_text", text: "Cancel" },
     blocks,
   };
 }
+
+/** A modal that only says something (an open 🟡 modal turned into a refusal). */
+export function noticeModal(title: string, text: string): types.ModalView {
+  return {
+    type: "modal",
+    title: { type: "plain_text", text: modalTitle(title) },
+    close: { type: "plain_text", text: "OK" },
+    blocks: [{ type: "section", text: { type: "mrkdwn", text: esc(text) } }],
+  };
+}
+
+/** Modal titles are at most 24 characters (https://docs.slack.dev/reference/views/modal-views). */
+const modalTitle = (text: string) => (text.length > 24 ? `${text.slice(0, 23)}…` : text);

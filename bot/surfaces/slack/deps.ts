@@ -3,17 +3,18 @@ import type { App } from "../../app.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { ChatMessages } from "../../../store/chatMessages.js";
 import type { Renderer } from "./renderer.js";
+import type { IdentityLinks } from "../../../store/identityLinks.js";
 
 /** What every listener gets besides Bolt's own arguments. Built once in index.ts. */
 export interface SlackDeps {
   app: App;
   chat: ChatMessages;
+  /** /link codes and links between a Slack and a Discord identity. */
+  links: IdentityLinks;
   renderer: Renderer;
   logger: Logger;
-  /** Downloads a Slack-hosted file; the bearer token goes to the allowed file hosts only. */
-  download(url: string): Promise<Uint8Array>;
-  /** Hosts a /render URL may point at without a file id (files.slack.com in production). */
-  fileHosts: string[];
+  /** Downloads a Slack-hosted file, up to maxBytes; the bearer token goes to the allowed file hosts only. */
+  download(url: string, maxBytes: number): Promise<Uint8Array>;
   isApprover(actor: Actor): boolean;
   /** Registers background work, so shutdown and tests can wait for it. */
   track<T>(work: Promise<T>): Promise<T>;

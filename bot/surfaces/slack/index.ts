@@ -3,13 +3,21 @@ import { App as BoltApp, webApi } from "@slack/bolt";
 import type { App } from "../../app.js";
 import { createApproverCheck } from "../../../graph/actor.js";
 import { createChatMessages } from "../../../store/chatMessages.js";
+import { createIdentityLinks } from "../../../store/identityLinks.js";
 import { downloadAttachment } from "../download.js";
 import type { SlackDeps } from "./deps.js";
-import { MAX_IMAGE_BYTES } from "./intake.js";
 import { errorFields, toBoltLogger } from "./logger.js";
 import { createRenderer } from "./renderer.js";
+import { createMediaLinks } from "../../links/mediaLinks.js";
 import { createWorkTracker } from "./work.js";
 import { registerListeners } from "./listeners/index.js";
+
+/**
+ * Where Slack serves files: files.slack.com, and on Enterprise Grid files-origin.slack.com, to
+ * which files.slack.com redirects (a third-party report, see ../shared/reference/chat-surfaces.md;
+ * NousResearch/hermes-agent#114483). Both are Slack's own, so the bearer token may go to both.
+ */
+export const SLACK_FILE_HOSTS = ["files.slack.com", "files-origin.slack.com"];
 
 export interface SlackSurfaceOptions {
   app: App;
@@ -23,13 +31,13 @@ export interface SlackSurfaceOptions {
   port: number;
   /** Web API base (SLACK_API_URL), e.g. a loopback stand-in in tests; default https://slack.com/api/. */
   apiUrl?: string;
-  /** Hosts files may be downloaded from, with the bot token (SLACK_FILE_HOSTS). */
+  /** Hosts files may be downloaded from, with the bot token (SLACK_FILE_HOSTS; default SLACK_FILE_HOSTS). */
   fileHosts?: string[];
   /** Tests only: lets a loopback http:// file host through. Production requires https. */
   allowHttpDownloads?: boolean;
   /** The final MP4 is uploaded up to this size and linked above it. */
   uploadLimitBytes: number;
-  /** Base URL whose /blobs/<key> serves media (PUBLIC_URL), for videos over the upload limit. */
+  /** PUBLIC_URL: videos over the upload limit are linked there, signed and expiring (bot/links/). */
   publicUrl?: string;
   /** Least time between two edits of one message; default 1500 ms. */
   editIntervalMs?: number;
@@ -57,7 +65,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     throw new Error("The Slack surface needs SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode).");
   }
   const logger = app.logger.child({ surface: "slack" });
-  const fileHosts = options.fileHosts ?? ["files.slack.com"];
+  const fileHosts = options.fileHosts ?? SLACK_FILE_HOSTS;
   const clientOptions = {
     ...(options.apiUrl ? { slackApiUrl: options.apiUrl } : {}),
     // The default (10 retries over ~30 min) is far too long for a chat answer.
@@ -78,14 +86,17 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
   const chat = createChatMessages(app.db);
   const renderer = createRenderer({
     client: bolt.client, app, chat, logger, tracker,
-    uploadLimitBytes: options.uploadLimitBytes, publicUrl: options.publicUrl, editIntervalMs: options.editIntervalMs,
+    uploadLimitBytes: options.uploadLimitBytes, editIntervalMs: options.editIntervalMs,
+    links: createMediaLinks({ config: app.config, publicUrl: options.publicUrl }),
   });
   const deps: SlackDeps = {
-    app, chat, renderer, logger, fileHosts,
-    download: (url) =>
+    app, chat, renderer, logger, links: createIdentityLinks(app.db),
+    download: (url, maxBytes) =>
       downloadAttachment({
-        url, allowedHosts: fileHosts, maxBytes: MAX_IMAGE_BYTES, allowHttp: options.allowHttpDownloads ?? false,
+        url, allowedHosts: fileHosts, maxBytes, allowHttp: options.allowHttpDownloads ?? false,
         headers: { Authorization: `Bearer ${botToken}` },
+        // Slack answers a download without a usable token with its sign-in page (status 200).
+        htmlRefusal: "Slack showed me its sign-in page instead of the file, so I can't read it. Ask whoever runs this bot to check its files:read scope, then drop the file again.",
       }),
     isApprover: createApproverCheck({ slackUserIds: app.config.env.SLACK_APPROVER_IDS, discordRoleIds: [] }),
     track: (work) => tracker.track(work),

@@ -4,9 +4,11 @@ import type { Logger } from "pino";
 import type { App } from "../../app.js";
 import type { JobEvent, JobView, SceneCard } from "../../views.js";
 import type { ChatLocation, ChatMessages } from "../../../store/chatMessages.js";
-import { cardMessage, esc, isTerminal, shortId, statusMessage, withoutImage, type SlackMessage } from "./blocks.js";
+import type { MediaLinks } from "../../links/mediaLinks.js";
+import { cardMessage, esc, finalLinkText, isTerminal, shortId, statusMessage, withoutImage, type SlackMessage } from "./blocks.js";
 import { errorFields } from "./logger.js";
 import { createSerialQueues, createThrottle, type WorkTracker } from "./work.js";
+import { createImageRetry } from "./imageRetry.js";
 
 /** A place a job is shown; `statusTs` is the acknowledgement to adopt when no status row exists yet. */
 type Target = ChatLocation & { statusTs?: string };
@@ -19,9 +21,12 @@ export interface RendererOptions {
   tracker: WorkTracker;
   /** The final MP4 is uploaded up to this size, linked above it. */
   uploadLimitBytes: number;
-  publicUrl?: string;
+  /** Links for videos over the upload limit (bot/links/mediaLinks.ts). */
+  links: MediaLinks;
   /** Least time between two edits of one message (Slack allows about one write per second per channel). */
   editIntervalMs?: number;
+  /** Waits before redrawing a card whose image Slack was not ready to show (imageRetry.ts). */
+  imageRetryDelaysMs?: number[];
 }
 
 const hashOf = (message: SlackMessage) => createHash("sha256").update(JSON.stringify(message)).digest("hex");
@@ -44,6 +49,7 @@ export function createRenderer(options: RendererOptions) {
   // What a 🟢 reserves, as the runner will charge it.
   const pricePerClip = (view: JobView, _card?: SceneCard) => view.approvalCredits;
   const queueKey = (jobId: string, t: ChatLocation) => `${jobId}|${t.channelId}|${t.threadId}`;
+  const imageRetry = createImageRetry({ tracker, delaysMs: options.imageRetryDelaysMs });
 
   /** Where the job is shown on Slack; before its status row exists, its Slack origin. */
   async function targetsOf(jobId: string): Promise<Target[]> {
@@ -129,9 +135,10 @@ export function createRenderer(options: RendererOptions) {
     const message = cardMessage(view, card, { previewFileId: await previewFile(jobId, t, card), pricePerClip: pricePerClip(view, card) });
     const hash = hashOf(message);
     if (row?.renderedHash === hash) return false;
-    // Slack refuses a slack_file it is still processing (invalid_blocks): then the card goes without
-    // the image (the preview is right above it in the thread) and the next render tries again.
+    // Slack refuses a slack_file it is still processing (invalid_blocks): the card goes out without
+    // the image now, and imageRetry redraws it with the image shortly (see imageRetry.ts).
     const attempt = async (m: SlackMessage) => (row && (await edit(t.channelId, row.messageId, m)) ? row.messageId : post(t, m));
+    const retryKey = `${queueKey(jobId, t)}|${slot}`;
     let ts: string;
     try {
       ts = await attempt(message);
@@ -139,8 +146,15 @@ export function createRenderer(options: RendererOptions) {
       if (slackError(err) !== "invalid_blocks" || !message.blocks.some((b) => b.type === "image")) throw err;
       ts = await attempt(withoutImage(message));
       await chat.put(jobId, t, slot, ts, null);
+      const retrying = imageRetry.later(retryKey, async () => {
+        const latest = await app.runner.view(jobId);
+        const now = latest?.scenes.find((s) => s.index === card.index);
+        if (latest && now) scheduleCard(t, latest, now);
+      });
+      if (!retrying) logger.warn({ jobId, scene: card.index }, "slack kept refusing the preview image; the card stays without it");
       return true;
     }
+    imageRetry.done(retryKey);
     await chat.put(jobId, t, slot, ts, hash);
     return true;
   }
@@ -150,16 +164,8 @@ export function createRenderer(options: RendererOptions) {
     const media = await app.tools.blobs.get(view.finalVideoKey);
     const summary = `${view.scenes.length} scenes · ${view.creditsUsed} credits`;
     if (media.data.byteLength > options.uploadLimitBytes) {
-      // A signed Supabase URL when media lives there, else the public listener's blob route.
-      const stored = await app.tools.blobs.url(view.finalVideoKey);
-      const url = /^https:\/\//.test(stored)
-        ? stored
-        : options.publicUrl ? `${options.publicUrl.replace(/\/+$/, "")}/blobs/${view.finalVideoKey}` : stored;
-      const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
-      const where = /^https?:\/\//.test(url)
-        ? `<${url}|Download the video>`
-        : `It is kept in the bot's media store as \`${esc(view.finalVideoKey)}\`; ask the operator for it.`;
-      const text = `🎉 The final video is ready (${summary}). At ${mb(media.data.byteLength)} it is over the ${mb(options.uploadLimitBytes)} upload limit. ${where}`;
+      const link = await options.links.link(view.finalVideoKey);
+      const text = finalLinkText({ jobId, summary, bytes: media.data.byteLength, limit: options.uploadLimitBytes, link, key: view.finalVideoKey });
       await chat.put(jobId, t, "final", await post(t, { text, blocks: [{ type: "section", text: { type: "mrkdwn", text } }] }), null);
       return;
     }

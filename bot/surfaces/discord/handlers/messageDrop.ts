@@ -36,6 +36,7 @@ export async function handleMessageDrop(ctx: SurfaceContext, message: Message): 
         parentId: message.channel.isThread() ? message.channel.parentId : null,
         messageId: message.id,
         name: threadName(chosen.name, actor.name),
+        botId: ctx.client.user?.id ?? "",
       }),
     // The thread on the user's message (or the DM) shows the job; nothing more to say here.
     started: async () => undefined,

@@ -12,6 +12,7 @@ import { render } from "./commands/render.js";
 import { status } from "./commands/status.js";
 import { show } from "./commands/show.js";
 import { cancel } from "./commands/cancel.js";
+import { link } from "./commands/link.js";
 
 /**
  * Every listener is tracked (shutdown and tests wait for it) and guarded: a failure is logged with
@@ -33,4 +34,5 @@ export function registerListeners(bolt: BoltApp, deps: SlackDeps): void {
   bolt.command("/status", guarded(deps, "status", status(deps)));
   bolt.command("/show", guarded(deps, "show", show(deps)));
   bolt.command("/cancel", guarded(deps, "cancel", cancel(deps)));
+  bolt.command("/link", guarded(deps, "link", link(deps)));
 }

@@ -8,8 +8,8 @@ import { esc } from "../../blocks.js";
 
 type Args = AllMiddlewareArgs & SlackCommandMiddlewareArgs;
 
-const USAGE = "Usage: `/render <link to an image already in Slack>`, or just drop the image in a channel I'm in (or in a DM with me).";
-const NOT_SLACK = "I can only read files uploaded to Slack. Upload the image here (or drop it in a DM with me) and try again.";
+const USAGE = "Usage: `/render <link to an image or MP3 already in Slack>` (the file's \"Copy link\"), or just drop the file in a channel I'm in (or in a DM with me).";
+const NOT_SLACK = "I can only read files uploaded to Slack, from the link Slack gives them (\"Copy link\" on the file). Upload the image or MP3 here (or drop it in a DM with me) and try again.";
 
 /** The first URL in a command's text; Slack may wrap links as <url> or <url|label>. */
 export function urlIn(text: string): string | null {
@@ -29,9 +29,9 @@ export function fileIdIn(url: string): string | null {
 }
 
 /**
- * `/render <url>`: a file already in Slack, resolved with files.info (the caller must have uploaded
- * it or it must be shared in this channel, so nobody renders a file they can't see), or a URL on an
- * allowed file host. The job's thread starts at a status message posted in this channel.
+ * `/render <url>`: a file already in Slack, named by its link and resolved with files.info (the
+ * caller must have uploaded it or it must be shared in this channel, so nobody renders a file they
+ * can't see). The job's thread starts at a status message posted in this channel.
  */
 export function render(deps: SlackDeps) {
   return async ({ ack, command, client, context, respond }: Args): Promise<void> => {
@@ -41,29 +41,20 @@ export function render(deps: SlackDeps) {
     const url = urlIn(command.text);
     if (!url) return void (await reply(USAGE));
 
-    let file: SlackFileMeta & { user?: string; channels?: string[]; groups?: string[]; ims?: string[] };
+    // Only a link that names a Slack file id: files.info then says whose file it is and where it
+    // is shared, so nobody makes the bot fetch (with its token) a file they could not see.
     const fileId = fileIdIn(url);
-    if (fileId) {
-      try {
-        file = await fileInfo(client, fileId);
-      } catch (err) {
-        if (!isUserFacing(err)) deps.logger.info({ ...errorFields(err) }, "files.info refused a /render file");
-        return void (await reply("I can't see that file. Share it in this channel (or DM it to me) and try again."));
-      }
-      const sharedHere = [...(file.channels ?? []), ...(file.groups ?? []), ...(file.ims ?? [])].includes(command.channel_id);
-      if (file.user !== command.user_id && !sharedHere) {
-        return void (await reply("That file isn't yours and isn't shared in this channel. Share it here first, then try again."));
-      }
-    } else {
-      let host = "";
-      try {
-        host = new URL(url).host;
-      } catch {
-        /* not a URL */
-      }
-      if (!deps.fileHosts.includes(host)) return void (await reply(NOT_SLACK));
-      const name = decodeURIComponent(new URL(url).pathname.split("/").pop() ?? "") || "upload";
-      file = { id: "", name, url_private_download: url };
+    if (!fileId) return void (await reply(NOT_SLACK));
+    let file: SlackFileMeta & { user?: string; channels?: string[]; groups?: string[]; ims?: string[] };
+    try {
+      file = await fileInfo(client, fileId);
+    } catch (err) {
+      if (!isUserFacing(err)) deps.logger.info({ ...errorFields(err) }, "files.info refused a /render file");
+      return void (await reply("I can't see that file. Share it in this channel (or DM it to me) and try again."));
+    }
+    const sharedHere = [...(file.channels ?? []), ...(file.groups ?? []), ...(file.ims ?? [])].includes(command.channel_id);
+    if (file.user !== command.user_id && !sharedHere) {
+      return void (await reply("That file isn't yours and isn't shared in this channel. Share it here first, then try again."));
     }
     const problem = metadataProblem(file);
     if (problem) return void (await reply(`⚠️ ${problem}`));

@@ -9,11 +9,14 @@ type Args = AllMiddlewareArgs & SlackEventMiddlewareArgs<"message">;
  * A reply in a job's thread from the job's owner: "scene 2: warmer light" is 🟡 on scene 2 with
  * that note. A reply that names no scene, while scenes wait for review, gets a short re-ask
  * (ephemeral, so the thread stays readable). Replies by anyone else are conversation, not input.
+ * A reply also sent to the channel (thread_broadcast) counts the same.
  */
 export function threadReply(deps: SlackDeps) {
   return async ({ message, context, client }: Args): Promise<void> => {
-    if (message.subtype !== undefined) return;
-    const m = message;
+    // A reply sent with "Also send to channel" arrives as subtype thread_broadcast
+    // (https://docs.slack.dev/reference/events/message/thread_broadcast): the same reply, also shown in the channel.
+    if (message.subtype !== undefined && message.subtype !== "thread_broadcast") return;
+    const m = message as typeof message & { subtype?: "thread_broadcast"; thread_ts?: string; parent_user_id?: string; bot_id?: string; user?: string; text?: string };
     if (!m.thread_ts || m.thread_ts === m.ts || m.bot_id || !m.user || m.user === context.botUserId) return;
     // A job's thread hangs off the owner's own file message or off a message of the bot's.
     if (m.parent_user_id && m.parent_user_id !== m.user && m.parent_user_id !== context.botUserId) return;
