@@ -260,5 +260,25 @@ export function createDecider(deps: DeciderDeps) {
     return { ok: true, status: "queued", message: "Job cancelled. Finished clips are kept; nothing more will be charged." };
   }
 
-  return { decide, approveAll, cancel, revert };
+  /**
+   * Runs a job that failed as a whole again from where it stopped: what was approved, previewed
+   * or rendered is kept (the graph continues from its last checkpoint and re-runs only the step
+   * that failed). A flagged, cancelled or finished job cannot be retried.
+   */
+  async function retry(request: CancelRequest): Promise<DecideResult> {
+    const auth = await authorise(request.jobId, request.actor);
+    if ("error" in auth) return auth.error as DecideResult;
+    const { job, user } = auth;
+    const failed = job.status === "failed" || job.production?.status === "failed";
+    if (!failed) {
+      return { ok: false, status: "invalid", message: "Only a job that failed can be tried again; this one has not failed." };
+    }
+    await store.jobs.setStatus(job.id, job.analysis ? "completed" : "pending", null);
+    if (job.production) await store.jobs.setProductionStatus(job.id, "review");
+    await store.audit.record({ userId: user.id, action: "job.retried", entityType: "vision_job", entityId: job.id });
+    await deps.onQueued(job.id);
+    return { ok: true, status: "queued", message: "Trying again from where it stopped; everything already approved is kept." };
+  }
+
+  return { decide, approveAll, cancel, revert, retry };
 }

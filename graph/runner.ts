@@ -108,6 +108,8 @@ export function createRunner(options: RunnerOptions) {
     /** 🟢 on every scene waiting for review: one request, one answer. */
     approveAll: (jobId: string, actor: Actor): Promise<ApproveAllResult> => counted("APPROVE_ALL", decider.approveAll(jobId, actor)),
     cancel: (request: CancelRequest) => counted("CANCEL", decider.cancel(request)),
+    /** A job that failed as a whole, run again from where it stopped (what was approved is kept). */
+    retry: (request: CancelRequest) => counted("RETRY", decider.retry(request)),
     /** Brings back an earlier version of a scene or shot, as a new version (history is never rewritten). */
     revert: (request: RevertRequest) => counted("REVERT", decider.revert(request)),
     /** Every version of a scene (previews, edits, re-rolls, reverts, clips), oldest first. */

@@ -190,6 +190,32 @@ describe.each(matrix)("production graph on $name", ({ target, saver }) => {
     }
   });
 
+  it("a job that failed as a whole is tried again from where it stopped, keeping what was approved", async () => {
+    const p = await open();
+    try {
+      const { jobId } = await p.runner.start({ actor: OWNER, file: { bytes: await brandImage(9), filename: "brand.png" } });
+      await reviewsOpen(p.runner, jobId, 3);
+      p.meters.editor.failAlways(true); // the final stitch fails for good
+      await p.runner.approveAll(jobId, OWNER);
+      const failed = await finished(p.runner, jobId);
+      expect(failed.stage).toBe("failed");
+      expect(failed.error).toBeTruthy();
+      expect((await p.runner.retry({ jobId, actor: STRANGER })).status).toBe("forbidden");
+
+      p.meters.editor.failAlways(false);
+      const retried = await p.runner.retry({ jobId, actor: OWNER });
+      expect(retried).toMatchObject({ ok: true, status: "queued" });
+      const view = await finished(p.runner, jobId);
+      expect(view.stage).toBe("done");
+      // Nothing approved, previewed or rendered was made again.
+      expect(p.meters.illustrator.calls.preview).toBe(3);
+      expect(p.meters.engines[view.engine!].calls.submit).toBe(3);
+      expect((await p.runner.retry({ jobId, actor: OWNER })).status).toBe("invalid");
+    } finally {
+      await p.close();
+    }
+  });
+
   it("rejects a bad upload with a typed error and leaves no job behind", async () => {
     const p = await open();
     try {

@@ -13,7 +13,7 @@ import { withFaults, type FaultController } from "../../tools/faults.js";
 import { createRunner, type Runner } from "../../graph/runner.js";
 import { createTaskQueue } from "../../store/tasks.js";
 import { DEFAULT_SONG_SETTINGS, type PipelineSettings } from "../../graph/context.js";
-import type { Analyst, Director, Illustrator, ProductionEngine, SongAnalyst, SongIllustrator, Tools, VideoEngine } from "../../tools/ports.js";
+import type { Analyst, Director, Editor, Illustrator, ProductionEngine, SongAnalyst, SongIllustrator, Tools, VideoEngine } from "../../tools/ports.js";
 import { createFfmpeg } from "../../tools/ffmpeg.js";
 import type { Actor } from "../../graph/actor.js";
 import type { JobEvent, SceneCard } from "../../bot/views.js";
@@ -29,6 +29,7 @@ export interface Meters {
   engines: Record<ProductionEngine, FaultController<VideoEngine>>;
   songAnalyst: FaultController<SongAnalyst>;
   songIllustrator: FaultController<SongIllustrator>;
+  editor: FaultController<Editor>;
 }
 
 export interface Pipeline {
@@ -59,6 +60,7 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
     illustrator: withFaults(offline.illustrator),
     songAnalyst: withFaults(offline.songAnalyst),
     songIllustrator: withFaults(offline.songIllustrator),
+    editor: withFaults(offline.editor),
     engines: {
       KLING: withFaults(offline.engines.KLING),
       LUMA: withFaults(offline.engines.LUMA),
@@ -82,6 +84,7 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
     illustrator: meters.illustrator.port,
     songAnalyst: meters.songAnalyst.port,
     songIllustrator: meters.songIllustrator.port,
+    editor: meters.editor.port,
     engines: {
       KLING: gated(meters.engines.KLING.port),
       LUMA: gated(meters.engines.LUMA.port),
