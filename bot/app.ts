@@ -7,7 +7,8 @@ import { registerInstance } from "../store/instances.js";
 import { createCheckpointer, migrate } from "../store/migrate.js";
 import { createLocalBlobs } from "../store/blobs.js";
 import { createSupabaseBlobs } from "../store/supabase-blobs.js";
-import { createTools, type ToolModes } from "./tools.js";
+import { createTools, DEFAULT_PROVIDER_LIMITS, type ToolModes } from "./tools.js";
+import { createProviderLimits } from "../store/providerLimits.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { SPEC_POLICIES, type Resilience } from "../tools/resilience.js";
 import { createPriceList } from "./prices.js";
@@ -100,7 +101,8 @@ export async function createApp(config: AppConfig, overrides: AppOverrides = {})
     queueCounts: (kind) => tasksRef!.counts(kind),
     breakers: () => Object.keys(SPEC_POLICIES).map((provider) => ({ provider, state: resilienceRef?.getCircuitState(provider) ?? "CLOSED" })),
   });
-  const chosen = createTools(config, blobs, logger, (call) => metrics.providerCall(call));
+  const accountLimits = createProviderLimits(db, { ...DEFAULT_PROVIDER_LIMITS, ...config.env.PROVIDER_LIMITS });
+  const chosen = createTools(config, blobs, logger, { onCall: (call) => metrics.providerCall(call), accountLimits });
   resilienceRef = chosen.resilience;
   const tools = overrides.tools ? overrides.tools(chosen.tools) : chosen.tools;
   const toolModes = { ...chosen.modes, storage: supabase ? ("supabase" as const) : ("local" as const) };

@@ -96,6 +96,26 @@ const EnvSchema = z.object({
    * because fal's webhook (which carries our call key) may still name its request.
    */
   VIDEO_ADOPT_GRACE_MS: number(900_000).pipe(z.number().int().min(0)),
+  /**
+   * Account-wide limits per provider, shared by every worker through the database, as JSON:
+   * {"GEMINI":{"concurrency":4,"perMinute":150}}. Merged over DEFAULT_PROVIDER_LIMITS (bot/tools.ts).
+   */
+  PROVIDER_LIMITS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v) return {} as Record<string, { concurrency?: number; perMinute?: number }>;
+      const limit = z.object({ concurrency: z.number().int().min(1).optional(), perMinute: z.number().int().min(1).optional() });
+      let json: unknown;
+      try {
+        json = JSON.parse(v);
+      } catch {
+        json = null;
+      }
+      const parsed = z.record(z.string(), limit).safeParse(json);
+      if (!parsed.success) ctx.addIssue({ code: "custom", message: 'must be JSON like {"GEMINI":{"concurrency":4,"perMinute":150}}' });
+      return parsed.success ? parsed.data : {};
+    }),
   /** JSON object of model id → price (bot/prices.ts ModelPrice, or a number: USD per call), merged over bot/prices.ts. */
   PRICE_TABLE: z
     .string()

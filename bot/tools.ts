@@ -30,11 +30,24 @@ export type ToolModes = Record<"analyst" | "director" | "illustrator" | "video",
  * Chooses each port's adapter from config: a key present ⇒ the real provider behind retries,
  * a circuit breaker and a limiter (spec §6); no key ⇒ the offline adapter, which needs nothing.
  */
+/**
+ * Account-wide limits per provider (every worker together), before PROVIDER_LIMITS: Gemini's and
+ * DeepSeek's per-minute quotas of a paid tier with room to spare, and fal's "a couple of
+ * concurrent requests" of a new account (docs.fal.ai concurrency limits) for its image calls.
+ * Video submits are not held back: fal queues them itself, and waiting in its queue is not billed.
+ */
+export const DEFAULT_PROVIDER_LIMITS: Record<string, { concurrency?: number; perMinute?: number }> = {
+  GEMINI: { concurrency: 4, perMinute: 150 },
+  GEMINI_EMBED: { perMinute: 150 },
+  DEEPSEEK: { concurrency: 8 },
+  FLUX: { concurrency: 2 },
+};
+
 export function createTools(
   config: AppConfig,
   blobs: Blobs,
   logger: Logger,
-  onCall?: ResilienceOptions["onCall"],
+  hooks: Pick<ResilienceOptions, "onCall" | "accountLimits"> = {},
 ): { tools: Tools; modes: ToolModes; resilience: Resilience } {
   const { env } = config;
   const offline = createOfflineTools({
@@ -78,7 +91,7 @@ export function createTools(
         })])) as Tools["engines"])
       : offline.engines,
   };
-  const resilience = createResilience({ policies: SPEC_POLICIES, logger, onCall });
+  const resilience = createResilience({ policies: SPEC_POLICIES, logger, ...hooks });
   const guarded = resilience.wrapTools(candidate);
   // Offline adapters do not fail transiently; retries and spacing would only slow them down.
   const modes: ToolModes = {

@@ -41,7 +41,7 @@ export interface RateLimitResult {
 
 export interface RateLimiter {
   /** Counts one request if it fits. `identifier` is the user id (or an IP for anonymous calls). */
-  consume(identifier: string, endpoint: RateLimitEndpoint): Promise<RateLimitResult>;
+  consume(identifier: string, endpoint: RateLimitEndpoint | string): Promise<RateLimitResult>;
   /** consume() that throws TOO_MANY_REQUESTS when refused. */
   enforce(identifier: string, endpoint: RateLimitEndpoint): Promise<RateLimitResult>;
   /** Deletes buckets idle long enough to be equivalent to no bucket. @returns rows deleted. */
@@ -66,17 +66,18 @@ const ENDPOINT_LABELS: Record<RateLimitEndpoint, string> = {
 
 export function createRateLimiter(
   db: Db,
-  rules: Partial<Record<RateLimitEndpoint, RateLimitRule>> = {},
+  /** Overrides of the defaults, and further endpoints (a provider's requests per minute). */
+  rules: Partial<Record<RateLimitEndpoint, RateLimitRule>> & Record<string, RateLimitRule> = {},
   now: () => number = Date.now,
 ): RateLimiter {
-  const table: Record<RateLimitEndpoint, RateLimitRule> = { ...DEFAULT_RATE_LIMITS, ...rules };
+  const table: Record<string, RateLimitRule> = { ...DEFAULT_RATE_LIMITS, ...rules };
   for (const [endpoint, rule] of Object.entries(table)) {
     if (!Number.isInteger(rule.limit) || rule.limit < 1 || !(rule.windowS > 0)) {
       throw new Error(`rate limit for ${endpoint} needs an integer limit ≥ 1 and a positive window`);
     }
   }
 
-  const consume = async (identifier: string, endpoint: RateLimitEndpoint): Promise<RateLimitResult> => {
+  const consume = async (identifier: string, endpoint: RateLimitEndpoint | string): Promise<RateLimitResult> => {
     const rule = table[endpoint];
     if (!rule) throw new Error(`unknown rate-limited endpoint: ${String(endpoint)}`);
     if (identifier.length === 0 || identifier.length > 255) throw new Error("rate-limit identifier must be 1–255 chars");
@@ -99,7 +100,7 @@ export function createRateLimiter(
         const { limit, windowS } = table[endpoint];
         throw new UserFacingError(
           "TOO_MANY_REQUESTS",
-          `Slow down a little: ${ENDPOINT_LABELS[endpoint]} are limited to ${limit} per ${windowS} s. ` +
+          `Slow down a little: ${ENDPOINT_LABELS[endpoint] ?? "requests"} are limited to ${limit} per ${windowS} s. ` +
             `Please try again in ${result.retryAfterS} s.`,
           { retryAfterS: result.retryAfterS },
         );

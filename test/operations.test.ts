@@ -4,6 +4,7 @@
  * /readyz follows the database, and two instances that could not see each other's media are not
  * allowed to share a database. Postgres only (TEST_DATABASE_URL, set by CI).
  */
+import http from "node:http";
 import net from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -70,6 +71,43 @@ describe.skipIf(!url)("operating the bot (real processes, Postgres)", () => {
     await waitUntil("the previews", () => reviewsOpen(w, jobId), 60_000);
     expect(w.fal.submissions.filter((s) => s.model.includes("image-to-image"))).toHaveLength(1);
   });
+
+  it("holds a provider's account-wide limit across two worker processes", async () => {
+    // Gemini behind a proxy that takes 300 ms per call and counts the calls in flight at once.
+    let inFlight = 0, most = 0;
+    const gemini = http.createServer(async (req, res) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      const body = await new Promise<Buffer>((resolve) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c)).on("end", () => resolve(Buffer.concat(chunks)));
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !["host", "content-length", "connection"].includes(k))) as Record<string, string>;
+      const upstream = await fetch(`${w.gemini.url}${req.url}`, { method: req.method, headers, body: req.method === "GET" ? undefined : new Uint8Array(body) });
+      res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" }).end(Buffer.from(await upstream.arrayBuffer()));
+      inFlight--;
+    });
+    await new Promise<void>((r) => gemini.listen(0, "127.0.0.1", r));
+    const w = (world = await createWorld(url!, {
+      extraEnv: { GEMINI_BASE_URL: `http://127.0.0.1:${(gemini.address() as net.AddressInfo).port}`, PROVIDER_LIMITS: '{"GEMINI":{"concurrency":2}}' },
+    }));
+    try {
+      const a = w.spawnWorker({ LOG_LEVEL: "debug" });
+      const b = w.spawnWorker({ LOG_LEVEL: "debug" });
+      await Promise.all([a.healthPort(), b.healthPort()]);
+      const jobs = await Promise.all(Array.from({ length: 6 }, async (_, i) =>
+        (await w.ingress.runner.start({ actor: { ...OWNER, userId: `owner-${i}` }, file: { bytes: await brandImage(70 + i), filename: "brand.png" } })).jobId));
+      await waitUntil("every job at review", async () => (await Promise.all(jobs.map((j) => reviewsOpen(w, j)))).every(Boolean), 90_000);
+      // Eight passes could run at once (two workers × four); the account allows two Gemini calls.
+      expect(most).toBe(2);
+      expect(w.gemini.requests.length).toBe(6);
+      // Both processes did part of the work.
+      expect(jobs.some((j) => passStarts(a, j) > 0) && jobs.some((j) => passStarts(b, j) > 0)).toBe(true);
+    } finally {
+      gemini.close();
+    }
+  }, 120_000);
 
   it("/readyz answers 503 naming the database while it is away, and 200 again when it is back", async () => {
     const target = new URL(url!);

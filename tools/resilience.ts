@@ -144,6 +144,13 @@ export async function withDeadline<T>(run: (signal: AbortSignal) => Promise<T>, 
   }
 }
 
+/** The account-wide limits could not be asked (their store failed): the call was never made. */
+class LimitsUnavailableError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`provider limits unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
@@ -168,6 +175,11 @@ export interface ResilienceOptions {
    */
   delayScale?: number;
   onStateChange?: (provider: string, state: CircuitState) => void;
+  /**
+   * Limits shared by every process of the deployment (store/providerLimits.ts): each attempt waits
+   * for one of the provider's account-wide slots and holds it while it runs.
+   */
+  accountLimits?: { acquire(provider: string, signal?: AbortSignal): Promise<() => Promise<void>> };
   /** Told once per call (all its attempts together): how it ended ("ok" or the error code) and how long it took. */
   onCall?: (call: { provider: string; operation: string; outcome: string; seconds: number }) => void;
 }
@@ -213,7 +225,7 @@ export interface Resilience {
 type Thunk = () => Promise<unknown>;
 
 export function createResilience(options: ResilienceOptions): Resilience {
-  const { policies, logger, onStateChange, onCall } = options;
+  const { policies, logger, onStateChange, onCall, accountLimits } = options;
   const delayScale = options.delayScale ?? 1;
   const breakers = new Map<string, CircuitBreaker<[Thunk], unknown>>();
   const limiters = new Map<string, Bottleneck>();
@@ -277,10 +289,21 @@ export function createResilience(options: ResilienceOptions): Resilience {
     const once = (): Promise<R> => {
       // Fail fast while open instead of first waiting for a limiter slot (video minTime is 1 s).
       if (opts.breaker !== false && breakerOf(provider).opened) return Promise.reject(new CircuitOpenError(provider, policy.kind));
-      const guarded = () =>
+      const attempt = () =>
         opts.breaker === false
           ? withDeadline(run, timeoutMs, outer)
           : (breakerOf(provider).fire(() => withDeadline(run, timeoutMs, outer)) as Promise<R>);
+      const guarded = async () => {
+        if (!accountLimits || opts.limiter === false) return attempt();
+        const release = await accountLimits.acquire(provider, outer).catch((err: unknown) => {
+          throw new LimitsUnavailableError(err);
+        });
+        try {
+          return await attempt();
+        } finally {
+          await release();
+        }
+      };
       // Bound to the caller's async context: bottleneck runs queued work in whichever context freed the slot,
       // which would hand one job's log scope and paid-call record to another.
       return opts.limiter === false ? guarded() : limiterOf(provider).schedule(AsyncResource.bind(guarded));
@@ -293,6 +316,7 @@ export function createResilience(options: ResilienceOptions): Resilience {
             return await once();
           } catch (err) {
             // p-retry rethrows the original error of an AbortError without retrying.
+            if (err instanceof LimitsUnavailableError) throw new AbortError(err);
             const noRetry = !classifyError(err).retryable || outer?.aborted || (opts.retryOnDeadline === false && err instanceof DeadlineError);
             if (noRetry) throw new AbortError(asError(err));
             throw asError(err);
@@ -319,6 +343,8 @@ export function createResilience(options: ResilienceOptions): Resilience {
     } catch (err) {
       // Our caller cancelled: hand back its reason, not a provider error.
       if (outer?.aborted) throw outer.reason;
+      // Our own shared limits could not be read (the database is away): not the provider's fault.
+      if (err instanceof LimitsUnavailableError) throw err.cause;
       const pe = toProviderError(err, provider, policy.kind);
       logger?.warn({ provider, error: pe.toJSON() }, "call failed");
       throw pe;
