@@ -147,6 +147,12 @@ const EnvSchema = z.object({
   /** Where fal's webhook listener binds (PUBLIC_URL must reach it). */
   WEBHOOK_PORT: number(3002).pipe(z.number().int().min(0).max(65535)),
   WEBHOOK_HOST: z.string().default("0.0.0.0"),
+  /**
+   * Your fal account's user id (the X-Fal-Webhook-User-Id of its webhooks; fal's dashboard shows it).
+   * With it, webhooks for another account are refused and a render whose submission answer was lost
+   * in a crash is adopted from its webhook instead of being sent (and paid) again.
+   */
+  FAL_WEBHOOK_USER_ID: z.string().min(1).optional(),
   FAL_WEBHOOK_JWKS_URL: z.string().url().default("https://rest.fal.ai/.well-known/jwks.json"),
   SUPABASE_URL: z.string().url().optional(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
@@ -221,6 +227,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
 export function startupWarnings(config: AppConfig, unpriced: string[] = []): string[] {
   const { env } = config;
   const warnings: string[] = [];
+  if (env.FAL_API_KEY && env.PUBLIC_URL && !env.FAL_WEBHOOK_USER_ID) {
+    warnings.push("PUBLIC_URL is set but FAL_WEBHOOK_USER_ID is not: fal webhooks of other accounts are not told apart, and a render whose submission answer is lost in a crash is sent again instead of adopted.");
+  }
   if (env.FAL_API_KEY && !env.LORA_URL_TEMPLATE) {
     warnings.push("FAL_API_KEY is set but LORA_URL_TEMPLATE is not: song shots cannot be drawn until it names where the LoRA weights are (https://…/{id}.safetensors).");
   }

@@ -100,6 +100,7 @@ if (role !== "worker") {
     const server = createPublicServer({
       runner: app.runner, blobs: app.tools.blobs, logger, port: env.WEBHOOK_PORT, host: env.WEBHOOK_HOST,
       falJwksUrl: app.toolModes.video === "real" ? env.FAL_WEBHOOK_JWKS_URL : undefined,
+      falUserId: env.FAL_WEBHOOK_USER_ID,
       linkSecret: await loadLinkSecret(config),
     });
     const port = await server.start();

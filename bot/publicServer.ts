@@ -15,6 +15,8 @@ export interface PublicServerOptions {
   host: string;
   /** fal's JWKS; undefined when video is offline (no webhooks to receive). */
   falJwksUrl?: string;
+  /** Our fal account's user id: deliveries for another account are refused, ours may adopt lost submissions. */
+  falUserId?: string;
   /**
    * The key media links are signed with (bot/links/secret.ts), the same one the surfaces sign
    * with. Without it no media is served at all: an unsigned link is never good enough.
@@ -37,7 +39,8 @@ export function createPublicServer(options: PublicServerOptions) {
     ? createFalWebhookHandler({
         verifier: createFalWebhookVerifier({ jwksUrl: options.falJwksUrl }),
         logger: options.logger,
-        onResult: (requestId) => options.runner.providerResult(requestId),
+        expectedUserId: options.falUserId,
+        onResult: (requestId, _result, { callKey }) => options.runner.providerResult(requestId, callKey),
       })
     : null;
   const links = options.linkSecret ? createLinkSigner(options.linkSecret) : null;

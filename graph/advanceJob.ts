@@ -76,10 +76,16 @@ export function createPasses(deps: PassDeps) {
     const queued = await store.decisions.queued(jobId);
     const live = queued.filter((d) => pending.some((p) => p.id === d.interruptId));
     await store.decisions.mark(queued.filter((d) => !live.includes(d)).map((d) => d.id), "stale");
-    if (live.length > 0) {
-      const resume = Object.fromEntries(live.map((d) => [d.interruptId, d.value]));
+    // A step that threw after its resume was delivered keeps that resume in the checkpoint. Sending
+    // it again would add a second value, and LangGraph matches a task's resume values to its
+    // interrupts by position: the next interrupt (a render's) would receive the review's answer.
+    const delivered = live.filter((d) => failedTaskOf(snapshot, d.interruptId));
+    await store.decisions.mark(delivered.map((d) => d.id), "applied");
+    const fresh = live.filter((d) => !delivered.includes(d));
+    if (fresh.length > 0) {
+      const resume = Object.fromEntries(fresh.map((d) => [d.interruptId, d.value]));
       await run(jobId, new Command({ resume }), signal);
-      await store.decisions.mark(live.map((d) => d.id), "applied");
+      await store.decisions.mark(fresh.map((d) => d.id), "applied");
       return true;
     }
     if (hasUnfinishedWork(snapshot)) {
@@ -154,4 +160,9 @@ function userMessageOf(err: unknown): string | null {
     if (e instanceof ProviderError) return e.userMessage;
   }
   return null;
+}
+
+/** Whether the interrupt belongs to a task whose last run threw (its resume was delivered then). */
+function failedTaskOf(snapshot: StateSnapshot, interruptId: string): boolean {
+  return snapshot.tasks.some((t) => t.error !== undefined && t.error !== null && (t.interrupts ?? []).some((i) => i.id === interruptId));
 }

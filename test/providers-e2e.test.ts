@@ -178,7 +178,7 @@ describe("fal webhooks resume parked renders", () => {
       await app.runner.approveAll(jobId, OWNER);
       await waitFor(() => videos().length === 3);
       // Every submission told fal where to call back.
-      expect(videos().every((s) => s.webhookUrl === "https://bot.example.com/webhooks/fal")).toBe(true);
+      expect(videos().every((s) => s.webhookUrl?.startsWith("https://bot.example.com/webhooks/fal?call="))).toBe(true);
       await new Promise((r) => setTimeout(r, 1_000));
       expect((await app.runner.view(jobId))!.stage).toBe("reviewing"); // nothing collected before a webhook
 
@@ -198,6 +198,68 @@ describe("fal webhooks resume parked renders", () => {
       expect(link.status).toBe(206);
       expect((await fetch(`http://127.0.0.1:${port}/blobs/${done.finalVideoKey}`)).status).toBe(403);
       expect((await fetch(`http://127.0.0.1:${port}/blobs/../../etc/passwd`)).status).toBe(404);
+    } finally {
+      await server.stop();
+      await app.close();
+      await fal.close();
+      jwks.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a submission whose answer was lost is adopted from its webhook", () => {
+  it("pays once: the connection dropped after fal queued the render, and fal's delivery names our call key", async () => {
+    const fal = await createFalStandin({ apiKey: "fal-test" });
+    const keys = generateKeyPairSync("ed25519");
+    const jwks = http.createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ keys: [keys.publicKey.export({ format: "jwk" })] })));
+    await new Promise<void>((r) => jwks.listen(0, "127.0.0.1", r));
+    const dir = mkdtempSync(path.join(tmpdir(), "reelbot-adopt-"));
+    const app = await createApp(loadConfig({
+      DATA_DIR: dir, LOG_LEVEL: "silent", FAL_API_KEY: "fal-test", FAL_API_URL: fal.url, PUBLIC_URL: "https://bot.example.com",
+      FAL_WEBHOOK_USER_ID: "user-1", VIDEO_POLL_INTERVAL_MS: "250", VIDEO_WEBHOOK_GRACE_MS: "120000", VIDEO_ADOPT_GRACE_MS: "600000",
+    }), { logger: pino({ level: "silent" }) });
+    const server = createPublicServer({
+      runner: app.runner, blobs: app.tools.blobs, logger: app.logger, port: 0, host: "127.0.0.1",
+      falJwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`, falUserId: "user-1",
+    });
+    const port = await server.start();
+    /** A signed delivery to the URL the submission gave fal (its call key included). */
+    const deliver = async (requestId: string, webhookUrl: string, userId = "user-1") => {
+      const body = Buffer.from(JSON.stringify({ request_id: requestId, gateway_request_id: requestId, status: "OK", payload: {} }));
+      const ts = String(Math.floor(Date.now() / 1000));
+      const message = `${requestId}\n${userId}\n${ts}\n${createHash("sha256").update(body).digest("hex")}`;
+      const headers = {
+        "content-type": "application/json", "x-fal-webhook-request-id": requestId, "x-fal-webhook-user-id": userId,
+        "x-fal-webhook-timestamp": ts, "x-fal-webhook-signature": sign(null, Buffer.from(message), keys.privateKey).toString("hex"),
+      };
+      const target = new URL(webhookUrl);
+      return fetch(`http://127.0.0.1:${port}${target.pathname}${target.search}`, { method: "POST", body, headers });
+    };
+    try {
+      const { jobId } = await app.runner.start({ actor: OWNER, file: { bytes: await brandImage(24), filename: "brand.png" } });
+      const cards = await reviewsOpen(app.runner, jobId, 3);
+      const videos = () => fal.submissions.filter((s) => s.model.includes("video"));
+      fal.acceptThenDrop(1); // fal queues (and will bill) the render; our side never hears back
+      await app.runner.decide({ jobId, sceneIndex: cards[0].index, versionNo: cards[0].versionNo, decision: "GREEN", actor: OWNER });
+      await waitFor(() => videos().length === 1);
+      await new Promise((r) => setTimeout(r, 1_500));
+      // Not sent again while its delivery may still come, and not moved to another engine.
+      expect(videos()).toHaveLength(1);
+      const lost = videos()[0];
+      expect(lost.requestId).toBeTruthy();
+      expect(new URL(lost.webhookUrl!).searchParams.get("call")).toMatch(/:clip:/);
+
+      // A delivery signed for another fal account is refused and adopts nothing.
+      expect((await deliver(lost.requestId!, lost.webhookUrl!, "someone-else")).status).toBe(403);
+      expect(await app.runner.store.ledger.byRequestId(lost.requestId!)).toBeNull();
+
+      fal.completeQueued();
+      expect((await deliver(lost.requestId!, lost.webhookUrl!)).status).toBe(200);
+      await waitFor(async () => (await app.runner.view(jobId))!.scenes.find((s) => s.index === cards[0].index)!.status === "completed");
+      expect(videos()).toHaveLength(1);
+      expect(fal.billing().filter((b) => b.model.includes("video"))).toHaveLength(1);
     } finally {
       await server.stop();
       await app.close();

@@ -365,7 +365,8 @@ describe("fal video engines (@fal-ai/client → stand-in)", () => {
     await videoEngine("GEMINI_PRO").submit({ startFrame: png, prompt: "Logo reveal", durationS: 5 }, "veo-1");
     expect(fal.submissions).toHaveLength(2);
     const [lumaSub, veo] = fal.submissions;
-    expect(lumaSub.webhookUrl).toBe(webhookUrl); // sent as ?fal_webhook=
+    // Sent as ?fal_webhook=, with our call key added so a lost answer can be adopted from the delivery.
+    expect(lumaSub.webhookUrl).toBe(`${webhookUrl}&call=luma-1`);
     expect(veo.webhookUrl).toBeUndefined();
     expect(lumaSub.model).toBe(LUMA_MODEL);
     expect(lumaSub.input).toMatchObject({ duration: "9s", resolution: "720p", aspect_ratio: "16:9" });

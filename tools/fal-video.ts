@@ -161,7 +161,7 @@ export function createFalVideoEngine(options: FalVideoEngineOptions): VideoEngin
     });
   }
 
-  async function submitOnce(request: ClipRequest): Promise<{ requestId: string }> {
+  async function submitOnce(request: ClipRequest, idempotencyKey: string): Promise<{ requestId: string }> {
     const outer = attemptSignal();
     const frames = await uploadFrames(request, outer);
     const input = buildEngineInput(engine, frames, request);
@@ -172,7 +172,8 @@ export function createFalVideoEngine(options: FalVideoEngineOptions): VideoEngin
         input,
         abortSignal: anySignal(deadline, outer),
         storageSettings: { expiresIn: resultLifetimeS },
-        ...(webhookUrl ? { webhookUrl } : {}),
+        // Our call key rides along, so a delivery for a submission whose answer we lost can be adopted.
+        ...(webhookUrl ? { webhookUrl: withCallKey(webhookUrl, idempotencyKey) } : {}),
       });
       return { requestId: queued.request_id };
     } catch (err) {
@@ -189,7 +190,7 @@ export function createFalVideoEngine(options: FalVideoEngineOptions): VideoEngin
       // the same key gets the same request. Across restarts the runner's stored request id does it.
       const known = submitted.get(idempotencyKey);
       if (known) return known;
-      const pending = submitOnce(request);
+      const pending = submitOnce(request, idempotencyKey);
       submitted.set(idempotencyKey, pending);
       const forget = () => {
         if (submitted.get(idempotencyKey) === pending) submitted.delete(idempotencyKey);
@@ -260,4 +261,10 @@ function isRenderVerdict(err: unknown): boolean {
   if (err instanceof ValidationError) return true;
   if (!(err instanceof ApiError)) return false;
   return ![404, 408, 429, 502, 503, 504].includes(err.status);
+}
+
+function withCallKey(webhookUrl: string, key: string): string {
+  const url = new URL(webhookUrl);
+  url.searchParams.set("call", key);
+  return url.toString();
 }

@@ -34,6 +34,13 @@ export interface VerifiedFalWebhook {
   payloadError?: string;
   /** Opaque id of this exact delivery, for `release` (the replay memory). */
   deliveryId: string;
+  /** The fal account the request belongs to (signed). */
+  userId: string;
+}
+
+/** Where a verified delivery was addressed: our call key, when the submission put one in its URL. */
+export interface FalWebhookContext {
+  callKey?: string;
 }
 
 export type FalWebhookVerdict = VerifiedFalWebhook | { ok: false; reason: FalWebhookRejection };
@@ -200,6 +207,7 @@ export function createFalWebhookVerifier(options: FalWebhookVerifierOptions): Fa
       ...(typeof body.error === "string" ? { error: body.error } : {}),
       ...(typeof body.payload_error === "string" ? { payloadError: body.payload_error } : {}),
       deliveryId,
+      userId,
     };
   }
 
@@ -224,7 +232,13 @@ export interface FalWebhookHandlerOptions {
    * Hands a verified result to the runner. Must be idempotent per request id (the ledger): fal
    * delivers at least once. Throwing answers 500, so fal delivers again later.
    */
-  onResult: (requestId: string, result: VerifiedFalWebhook) => Promise<FalWebhookOutcome>;
+  onResult: (requestId: string, result: VerifiedFalWebhook, context: FalWebhookContext) => Promise<FalWebhookOutcome>;
+  /**
+   * Our fal account's user id (X-Fal-Webhook-User-Id). When set, a delivery for another account is
+   * refused, and only deliveries for ours may name a call key to adopt a submission whose answer
+   * was lost. Unset: deliveries still nudge known requests, nothing is adopted.
+   */
+  expectedUserId?: string;
   logger?: FalWebhookLogger;
   /** Bodies above this are refused (413). Default 1 MB: fal posts URLs, never media. */
   maxBodyBytes?: number;
@@ -273,10 +287,10 @@ export function createFalWebhookHandler(options: FalWebhookHandlerOptions): (req
   /** requestId → the one onResult call for it (in flight or done); failures are forgotten. */
   const handled = new Map<string, Promise<FalWebhookOutcome>>();
 
-  function handleOnce(verified: VerifiedFalWebhook): Promise<FalWebhookOutcome> {
+  function handleOnce(verified: VerifiedFalWebhook, context: FalWebhookContext): Promise<FalWebhookOutcome> {
     const known = handled.get(verified.requestId);
     if (known) return known.then(() => "duplicate" as const);
-    const pending = onResult(verified.requestId, verified);
+    const pending = onResult(verified.requestId, verified, context);
     handled.set(verified.requestId, pending);
     if (handled.size > handledMemory) handled.delete(handled.keys().next().value as string);
     pending.then(
@@ -330,8 +344,14 @@ export function createFalWebhookHandler(options: FalWebhookHandlerOptions): (req
       return reply(res, 401, { error: "invalid webhook signature" });
     }
 
+    if (options.expectedUserId && verdict.userId !== options.expectedUserId) {
+      logger?.warn({ requestId: verdict.requestId }, "fal webhook for another fal account refused");
+      return reply(res, 403, { error: "not this account's request" });
+    }
+    // The call key rides in our own webhook URL; it counts only when the account is known to be ours.
+    const callKey = options.expectedUserId ? new URL(req.url ?? "/", "http://localhost").searchParams.get("call") ?? undefined : undefined;
     try {
-      const outcome = await handleOnce(verdict);
+      const outcome = await handleOnce(verdict, { callKey });
       logger?.info({ requestId: verdict.requestId, status: verdict.status, outcome }, "fal webhook handled");
       return reply(res, 200, { ok: true });
     } catch (err) {
