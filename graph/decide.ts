@@ -90,16 +90,40 @@ export function createDecider(deps: DeciderDeps) {
   const { store } = deps;
 
   async function authorise(jobId: string, actor: Actor) {
-    const job = await store.jobs.get(jobId);
-    if (!job) return { error: { ok: false, status: "not_found", message: `I can't find job ${jobId}.` } as DecideResult };
     const user = await store.users.ensure(actor);
+    // The spec's general limit (§5.3): every request, whatever it asks for.
+    const general = await store.limits.consume(user.id, "general");
+    if (!general.allowed) {
+      return { error: { ok: false, status: "rate_limited", message: `Too many requests in a minute; try again in ${general.retryAfterS} s.`, retryAfterS: general.retryAfterS } as DecideResult, user };
+    }
+    const job = await store.jobs.get(jobId);
+    if (!job) return { error: { ok: false, status: "not_found", message: `I can't find job ${jobId}.` } as DecideResult, user };
     if (user.id !== job.userId && !deps.isApprover(actor)) {
-      return { error: { ok: false, status: "forbidden", message: "Only the person who started this job or a configured approver can decide on it." } as DecideResult };
+      return { error: { ok: false, status: "forbidden", message: "Only the person who started this job or a configured approver can decide on it." } as DecideResult, user };
     }
     return { job, user };
   }
 
-  async function decide(request: DecideRequest): Promise<DecideResult> {
+  /** Refused, stale and rate-limited requests are audited too: who asked what, and why nothing changed. */
+  async function audited<R extends DecideResult>(action: string, jobId: string, actor: Actor, run: () => Promise<R>, details: Record<string, unknown> = {}): Promise<R> {
+    const result = await run();
+    if (!result.ok) {
+      const user = await store.users.ensure(actor);
+      await store.audit.record({
+        userId: user.id, action: `${action}.refused`, entityType: "vision_job", entityId: jobId,
+        details: { ...details, status: result.status, message: result.message },
+      });
+    }
+    return result;
+  }
+
+  function decide(request: DecideRequest): Promise<DecideResult> {
+    return audited("decision", request.jobId, request.actor, () => decideOnce(request), {
+      decision: request.decision, sceneIndex: request.sceneIndex ?? null, versionNo: request.versionNo ?? null,
+    });
+  }
+
+  async function decideOnce(request: DecideRequest): Promise<DecideResult> {
     let answer: { decision: Decision; note?: string };
     try {
       answer = parseOrThrow(DecisionSchema, { decision: request.decision, note: request.note });
@@ -280,5 +304,11 @@ export function createDecider(deps: DeciderDeps) {
     return { ok: true, status: "queued", message: "Trying again from where it stopped; everything already approved is kept." };
   }
 
-  return { decide, approveAll, cancel, revert, retry };
+  return {
+    decide,
+    approveAll: (jobId: string, actor: Actor) => audited("approve_all", jobId, actor, () => approveAll(jobId, actor)),
+    cancel: (request: CancelRequest) => audited("cancel", request.jobId, request.actor, () => cancel(request)),
+    revert: (request: RevertRequest) => audited("revert", request.jobId, request.actor, () => revert(request), { sceneIndex: request.sceneIndex, toVersion: request.toVersion }),
+    retry: (request: CancelRequest) => audited("retry", request.jobId, request.actor, () => retry(request)),
+  };
 }

@@ -53,6 +53,7 @@ export function createJobIntake({ db, tools, store, onCreated }: IntakeDeps) {
   async function start(request: StartRequest): Promise<{ jobId: string }> {
     const user = await store.users.ensure(request.actor);
     try {
+      await store.limits.enforce(user.id, "general");
       await store.limits.enforce(user.id, "upload");
       const { details, ...upload } = await inspect(request, user.id);
       await store.limits.enforce(user.id, "generate");

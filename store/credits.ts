@@ -10,6 +10,14 @@ export interface Reservation {
   amount: number;
 }
 
+/** Every credit movement is audited in the transaction that makes it (spec §3 audit_logs). */
+async function audit(tx: Pick<Db, "query">, entry: { userId: string; action: string; jobId?: string | null; details: Record<string, unknown> }): Promise<void> {
+  await tx.query(
+    "INSERT INTO audit_logs (user_id, action, entity_type, entity_id, details) VALUES ($1, $2, 'credits', $3, $4)",
+    [entry.userId, entry.action, entry.jobId ?? null, JSON.stringify(entry.details)],
+  );
+}
+
 /** Keeps the spec's vision_job_video_prompts.credits_used in step with the ledger. */
 async function chargeJob(tx: Pick<Db, "query">, jobId: string, amount: number): Promise<void> {
   await tx.query(
@@ -39,7 +47,10 @@ export function createCredits(db: Db) {
          WHERE id = $1 AND credits_remaining >= $2 RETURNING credits_remaining`,
         [r.userId, r.amount],
       );
-      if (charged.rowCount > 0) await chargeJob(tx, r.jobId, r.amount);
+      if (charged.rowCount > 0) {
+        await chargeJob(tx, r.jobId, r.amount);
+        await audit(tx, { userId: r.userId, action: "credits.reserved", jobId: r.jobId, details: { amount: r.amount, sceneId: r.sceneId, key: r.key } });
+      }
       if (charged.rowCount === 0) {
         const left = await balance(r.userId, tx);
         throw new UserFacingError(
@@ -70,6 +81,7 @@ export function createCredits(db: Db) {
         row.user_id, -row.amount,
       ]);
       await chargeJob(tx, row.job_id, row.amount);
+      await audit(tx, { userId: row.user_id, action: "credits.refunded", jobId: row.job_id, details: { amount: -row.amount, sceneId: row.scene_id, key: reserveKey } });
       return true;
     });
   }
@@ -100,6 +112,7 @@ export function createCredits(db: Db) {
       );
       if (entry.rowCount > 0) {
         await tx.query("UPDATE users SET credits_remaining = credits_remaining + $2 WHERE id = $1", [userId, amount]);
+        await audit(tx, { userId, action: "credits.granted", details: { amount, key } });
       }
     });
   }
