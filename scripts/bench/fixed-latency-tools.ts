@@ -28,7 +28,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Tools that answer after a fixed latency with media made once up front, so the benchmark
  * measures the graph, runner and store rather than image or video encoding.
  */
-export async function createFixedLatencyTools(blobs: Blobs, l: Latencies): Promise<Tools> {
+export async function createFixedLatencyTools(blobs: Blobs, l: Latencies, onCall: (name: string) => void = () => undefined): Promise<Tools> {
   const image: Media = {
     data: await sharp({ create: { width: 320, height: 180, channels: 3, background: "#3366aa" } }).jpeg().toBuffer(),
     contentType: "image/jpeg",
@@ -72,7 +72,7 @@ export async function createFixedLatencyTools(blobs: Blobs, l: Latencies): Promi
     },
     director: {
       directScenes: async ({ sceneCount }) => (await sleep(l.script), Array.from({ length: sceneCount }, () => script)),
-      rerollScene: async () => (await sleep(l.script), script),
+      rerollScene: async () => (onCall("rerollScene"), await sleep(l.script), script),
     },
     illustrator: {
       styleReference: async () => (await sleep(l.style), image),
