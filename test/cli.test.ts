@@ -56,7 +56,8 @@ describe("the embedded default: one data directory, one owner", () => {
 
   it("runs two --auto jobs in a row, attaches to a running bot, and a second bot on the same folder is refused", async () => {
     dir = mkdtempSync(path.join(tmpdir(), "reelbot-cli-"));
-    const env = { DATA_DIR: path.join(dir, "data"), LOG_LEVEL: "warn" };
+    // One-second clips: the test is about who owns the folder, not about encoding.
+    const env = { DATA_DIR: path.join(dir, "data"), LOG_LEVEL: "warn", SCENE_DURATION_S: "1" };
     const image = path.join(dir, "brand.png");
     await writeFile(image, await brandImage(51));
     const out = path.join(dir, "out");
@@ -92,5 +93,5 @@ describe("the embedded default: one data directory, one owner", () => {
     bots.push(again);
     await again.waitForLog((l) => l.msg === "bot started");
     expect(await again.terminate()).toBe(0);
-  });
+  }, 240_000);
 });
