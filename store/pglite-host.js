@@ -5,11 +5,27 @@ import { parentPort, workerData } from "node:worker_threads";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 
-/** @type {{ dataDir: string | null, socketPath: string, maxConnections: number }} */
-const { dataDir, socketPath, maxConnections } = workerData;
+/**
+ * @type {{ dataDir: string | null, socketPath: string, maxConnections: number,
+ *   pgliteWasmModule: WebAssembly.Module, initdbWasmModule: WebAssembly.Module, fsBundle: Uint8Array,
+ *   template: Uint8Array | null, dumpTemplate: boolean }}
+ */
+const { dataDir, socketPath, maxConnections, pgliteWasmModule, initdbWasmModule, fsBundle, template, dumpTemplate } = workerData;
 
 try {
-  const lite = await PGlite.create(dataDir ?? undefined);
+  // The modules come compiled from the main thread (store/embedded.ts): no second compilation here.
+  const lite = await PGlite.create({
+    ...(dataDir ? { dataDir } : {}),
+    pgliteWasmModule,
+    initdbWasmModule,
+    fsBundle: new Blob([fsBundle]),
+    // An in-memory database may start from a copy of an empty cluster instead of running initdb.
+    ...(template ? { loadDataDir: new Blob([template]) } : {}),
+  });
+  if (dumpTemplate) {
+    const dump = new Uint8Array(await (await lite.dumpDataDir("none")).arrayBuffer());
+    parentPort.postMessage({ type: "template", data: dump }, [dump.buffer]);
+  }
   const server = new PGLiteSocketServer({ db: lite, path: socketPath, maxConnections });
   keepExtendedQueriesTogether(lite);
   fanOutNotifications(lite, server);
