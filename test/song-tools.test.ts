@@ -1,6 +1,6 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDuration, inspectAudio } from "../graph/intake-audio.js";
@@ -8,7 +8,8 @@ import { failure } from "./helpers/errors.js";
 import { createFfmpeg, type Ffmpeg } from "../tools/ffmpeg.js";
 import { createOfflineEmbedder, cosineSimilarity } from "../tools/offline/embedder.js";
 import { createOfflineSongAnalyst, distributeLyrics, parseRule, ruleFromFeedback } from "../tools/offline/song-analyst.js";
-import { createOfflineSongEditor, frameCounts } from "../tools/offline/song-editor.js";
+import { createOfflineSongEditor, frameCounts, stretchFactor } from "../tools/offline/song-editor.js";
+import { freezes } from "./helpers/freezes.js";
 import { createOfflineSongIllustrator } from "../tools/offline/song-illustrator.js";
 import type { Media, SongAnalysis, SongShot } from "../tools/ports.js";
 
@@ -327,20 +328,20 @@ describe("offline song illustrator", () => {
 describe("offline song editor", () => {
   const COLOURS = ["red", "lime", "blue"] as const;
   const DURATIONS = [2000, 1500, 2500];
+  const shortSongFile = () => join(dir, "short.mp3");
 
-  async function clip(colour: string, o: { size: string; fps: number; frames: number }): Promise<Media> {
+  async function clip(colour: string, o: { size: string; fps: number; frames: number }): Promise<string> {
     const file = join(dir, `clip-${colour}-${o.size}-${o.fps}-${o.frames}.mp4`);
     await ffmpeg.run([
       "-f", "lavfi", "-i", `color=c=${colour}:s=${o.size}:r=${o.fps}`, "-frames:v", String(o.frames),
       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", file,
     ]);
-    return { data: new Uint8Array(await readFile(file)), contentType: "video/mp4" };
+    return file;
   }
 
   /** Which of red/green/blue dominates each frame of the render. */
-  async function frameColours(video: Media, name: string): Promise<number[]> {
-    const file = join(dir, `${name}.mp4`), raw = join(dir, `${name}.rgb`);
-    await writeFile(file, video.data);
+  async function frameColours(file: string, name: string): Promise<number[]> {
+    const raw = join(dir, `${name}.rgb`);
     await ffmpeg.run(["-i", file, "-an", "-vf", "scale=4:4", "-f", "rawvideo", "-pix_fmt", "rgb24", raw]);
     const bytes = await readFile(raw);
     const frames: number[] = [];
@@ -352,55 +353,85 @@ describe("offline song editor", () => {
     return frames;
   }
 
-  async function expectCutsOnShots(video: Media, name: string) {
-    const colours = await frameColours(video, name);
+  async function expectCutsOnShots(file: string, name: string) {
+    const colours = await frameColours(file, name);
     const counts = frameCounts(DURATIONS, 24);
     expect(counts).toEqual([48, 36, 60]);
     const expected = counts.flatMap((n, shot) => Array<number>(n).fill(shot)); // red=0, lime=1, blue=2
     expect(colours).toEqual(expected);
   }
 
-  async function probe(video: Media, name: string) {
-    const file = join(dir, `${name}-probe.mp4`);
-    await writeFile(file, video.data);
-    return ffmpeg.probeDetails(file);
+  /** The top-level boxes of an MP4, in file order. */
+  async function boxes(file: string): Promise<string[]> {
+    const bytes = await readFile(file);
+    const types: string[] = [];
+    for (let o = 0; o + 8 <= bytes.length; ) {
+      let size = bytes.readUInt32BE(o);
+      if (size === 1) size = Number(bytes.readBigUInt64BE(o + 8));
+      types.push(bytes.toString("latin1", o + 4, o + 8));
+      if (size < 8) break;
+      o += size;
+    }
+    return types;
   }
 
-  it("stream-copies clips that already fit and muxes the song", async () => {
-    const editor = createOfflineSongEditor({ ffmpeg, workDir: dir });
+  it("stream-copies clips that already fit and muxes the song, file to file, index first", async () => {
+    const workDir = join(dir, "render-copy");
+    const editor = createOfflineSongEditor({ ffmpeg, workDir });
     const clips = await Promise.all(COLOURS.map((c, i) => clip(c, { size: "320x180", fps: 24, frames: (DURATIONS[i] * 24) / 1000 })));
-    const { media, mode } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSong });
+    const { output, mode } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSongFile() });
     expect(mode).toBe("copy");
-    const p = await probe(media, "copy");
-    const songS = (await ffmpeg.probe(join(dir, "short.mp3"))).durationS;
+    // The output is a new file the caller owns; the editor's scratch folder is gone.
+    expect(await readdir(workDir)).toEqual([basename(output.path)]);
+    const p = await ffmpeg.probeDetails(output.path);
+    const songS = (await ffmpeg.probe(shortSongFile())).durationS;
     // Nothing is re-encoded in copy mode: the MP3 stream is muxed as it is.
     expect(p).toMatchObject({ videoCodec: "h264", audioCodec: "mp3", width: 320, height: 180 });
     expect(Math.abs(p.durationS - songS)).toBeLessThan(FRAME_S);
     expect(Math.abs(p.durationS - 6)).toBeLessThan(FRAME_S);
-    await expectCutsOnShots(media, "copy-frames");
+    // Chat players can start it before the download ends: the index comes before the media data.
+    const order = await boxes(output.path);
+    expect(order.indexOf("moov")).toBeGreaterThan(-1);
+    expect(order.indexOf("moov")).toBeLessThan(order.indexOf("mdat"));
+    await expectCutsOnShots(output.path, "copy-frames");
   });
 
-  it("re-encodes once when clips differ or do not fit: cut, held, scaled, on the boundaries", async () => {
+  it("re-encodes once when clips differ or do not fit: cut, slowed, scaled, on the boundaries", async () => {
     const editor = createOfflineSongEditor({ ffmpeg, workDir: dir });
     const clips = await Promise.all([
       clip("red", { size: "640x360", fps: 30, frames: 120 }), // too long: cut to 2 s
-      clip("lime", { size: "320x180", fps: 24, frames: 24 }), // too short: held on its last frame
+      clip("lime", { size: "320x180", fps: 24, frames: 24 }), // too short: slowed to 1.5 s
       clip("blue", { size: "320x240", fps: 25, frames: 75 }), // other size and rate, too long
     ]);
-    const { media, mode } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSong });
+    const { output, mode } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSongFile() });
     expect(mode).toBe("reencode");
-    const p = await probe(media, "reencode");
+    const p = await ffmpeg.probeDetails(output.path);
     expect(p).toMatchObject({ videoCodec: "h264", audioCodec: "aac", width: 640, height: 360 });
     expect(p.frameRate).toBeCloseTo(24, 3);
-    const songS = (await ffmpeg.probe(join(dir, "short.mp3"))).durationS;
+    const songS = (await ffmpeg.probe(shortSongFile())).durationS;
     expect(Math.abs(p.durationS - songS)).toBeLessThan(FRAME_S);
-    await expectCutsOnShots(media, "reencode-frames");
+    await expectCutsOnShots(output.path, "reencode-frames");
+  });
+
+  it("never holds a short clip's last frame: it is slowed to fill its shot (freezedetect finds nothing)", async () => {
+    // Moving pictures (a test pattern with a running clock): any held frame shows as a freeze.
+    const moving = async (name: string, seconds: number) => {
+      const file = join(dir, `moving-${name}.mp4`);
+      await ffmpeg.run(["-f", "lavfi", "-i", `testsrc2=s=320x180:r=24:d=${seconds}`, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", file]);
+      return file;
+    };
+    const clips = [await moving("a", 3), await moving("b", 1), await moving("c", 3)]; // b: 1 s for a 1.5 s shot
+    const editor = createOfflineSongEditor({ ffmpeg, workDir: dir });
+    const { output } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSongFile() });
+    expect(await freezes(ffmpeg, output.path)).toEqual([]);
+    expect(stretchFactor(1, 36, 24)).toBeCloseTo(1.5, 6);
+    expect(stretchFactor(3, 36, 24)).toBe(1);
   });
 
   it("refuses shots that do not belong to the song", async () => {
     const editor = createOfflineSongEditor({ ffmpeg, workDir: dir });
     const one = await clip("red", { size: "320x180", fps: 24, frames: 24 });
-    await expect(editor.renderSong({ clips: [one], durationsMs: [1000], audio: shortSong })).rejects.toThrow(/not this song's shots/);
-    await expect(editor.renderSong({ clips: [one], durationsMs: [1000, 5000], audio: shortSong })).rejects.toThrow(/1 clips for 2/);
+    await expect(editor.renderSong({ clips: [one], durationsMs: [1000], audio: shortSongFile() })).rejects.toThrow(/not this song's shots/);
+    await expect(editor.renderSong({ clips: [one], durationsMs: [1000, 5000], audio: shortSongFile() })).rejects.toThrow(/1 clips for 2/);
   });
 });

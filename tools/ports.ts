@@ -3,8 +3,9 @@
  * (tools/offline, no network, real media) and a real one (Gemini, DeepSeek, fal).
  * Nodes receive ports through the LangGraph runtime context and never read env.
  *
- * Media crosses ports as bytes in memory; it is stored in the blob store by the caller and
- * only its key ever reaches graph state.
+ * Images and short media cross ports as bytes in memory; videos that get long (a stitched song)
+ * cross as files: the editors read clips where the blob store keeps them and write their output to
+ * a file the caller moves into the store. Either way only blob keys ever reach graph state.
  */
 
 /** Bytes plus their MIME type. Never put one of these into graph state. */
@@ -185,6 +186,21 @@ export interface VideoEngine {
   cancel(requestId: string): Promise<void>;
 }
 
+/**
+ * A blob as a file on this machine, for tools that read files (ffmpeg). Call release() when done:
+ * a local store hands out its own file (release does nothing), remote storage a temp download.
+ */
+export interface BlobFile {
+  path: string;
+  release(): Promise<void>;
+}
+
+/** A file an editor wrote; the caller owns it (moves it into the blob store, or deletes it). */
+export interface EditorOutput {
+  path: string;
+  contentType: string;
+}
+
 export interface ProbeResult {
   durationS: number;
   videoCodec: string | null;
@@ -194,11 +210,12 @@ export interface ProbeResult {
   frameRate: number;
 }
 
-/** ffmpeg: assembling and inspecting media. */
+/** ffmpeg: assembling and inspecting media, file to file. */
 export interface Editor {
-  /** Concatenates clips in order into one H.264 MP4. */
-  concat(clips: Media[]): Promise<Media>;
-  probe(media: Media): Promise<ProbeResult>;
+  /** Concatenates clip files in order into one H.264 MP4, written to a new file the caller owns. */
+  concat(clips: string[]): Promise<EditorOutput>;
+  /** Bytes are written to scratch first; a path is read where it is. */
+  probe(media: Media | string): Promise<ProbeResult>;
 }
 
 /** Content-addressed media storage: the same bytes always get the same key. */
@@ -208,6 +225,13 @@ export interface Blobs {
   /** A URL a surface or provider can fetch: file:// locally, a signed https URL on Supabase. */
   url(key: string): Promise<string>;
   has(key: string): Promise<boolean>;
+  /** The blob as a file: the store's own file locally, downloaded once to a temp file otherwise. */
+  file(key: string): Promise<BlobFile>;
+  /**
+   * Stores a file's bytes under their hash, streaming them (never whole in memory). The file is
+   * moved into the store (or uploaded and deleted): it is no longer the caller's afterwards.
+   */
+  putFile(path: string, contentType: string): Promise<string>;
 }
 
 
@@ -285,17 +309,20 @@ export interface SongIllustrator {
 }
 
 export interface SongRenderInput {
-  /** One clip per shot, in order. */
-  clips: Media[];
+  /** One clip file per shot, in order (read where they are; see Blobs.file). */
+  clips: string[];
   /** Each shot's exact duration; clips are cut to it. */
   durationsMs: number[];
-  /** The original MP3, muxed as the soundtrack. */
-  audio: Media;
+  /** The original MP3's file, muxed as the soundtrack. */
+  audio: string;
 }
 
 export interface SongEditor {
-  /** Cuts, concatenates and muxes in one pass, or copies streams when clips already fit. */
-  renderSong(input: SongRenderInput): Promise<{ media: Media; mode: "copy" | "reencode" }>;
+  /**
+   * Cuts, concatenates and muxes in one pass, or copies streams when clips already fit. Writes a
+   * new file the caller owns.
+   */
+  renderSong(input: SongRenderInput): Promise<{ output: EditorOutput; mode: "copy" | "reencode" }>;
 }
 
 /** Every port the graph uses, injected once through the runtime context. */
