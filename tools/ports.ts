@@ -15,6 +15,8 @@ export interface Media {
 }
 
 export const PRODUCTION_ENGINES = ["KLING", "LUMA", "GEMINI_PRO"] as const;
+/** FLUX.2 multi-reference: references a shot image is drawn with (fal's flux-2/lora/edit reads 3). */
+export const MAX_SHOT_REFERENCES = 3;
 /** A video engine of the spec's routing table. */
 export type ProductionEngine = (typeof PRODUCTION_ENGINES)[number];
 
@@ -174,6 +176,11 @@ export interface VideoEngine {
   readonly engine: ProductionEngine;
   /** Model id or "offline", recorded with every clip. */
   readonly model: string;
+  /**
+   * The clip lengths it can render, in seconds, shortest first (Kling 5 and 10); absent when it
+   * renders any length. A request for another length gets the nearest of these.
+   */
+  readonly clipLengthsS?: readonly number[];
   submit(request: ClipRequest, idempotencyKey: string): Promise<{ requestId: string }>;
   /** One status call; never waits for the render. */
   status(requestId: string, signal?: AbortSignal): Promise<RenderStatus>;
@@ -257,8 +264,10 @@ export interface SongScene {
 export interface SongAnalysis {
   durationMs: number;
   bpm: number | null;
-  /** Detected beats (ms), used to snap shot boundaries. */
+  /** Beats detected in the decoded audio (ms): shot boundaries are cut on them. */
   beatsMs: number[];
+  /** The first beat of each bar, when the audio shows which one it is; preferred cut points. */
+  downbeatsMs: number[];
   /** Section changes (verse/chorus/…), when the signal shows them. */
   sections: Array<{ startMs: number; endMs: number; label: string }>;
   scenes: SongScene[];
@@ -268,9 +277,15 @@ export interface SongAnalysis {
 
 export interface SongAnalysisInput {
   audio: Media;
-  /** Shots longer than this are split (video engines make 5–10 s clips). */
+  /** Shots longer than this are split: no engine of the fallback chain could render them whole. */
   maxShotMs: number;
   minShotMs: number;
+  /**
+   * The clip lengths the routed engine renders (Kling 5 and 10 s): each shot's clip is the shortest
+   * of them that covers it and is cut to the shot, so shots are planned to waste little of it.
+   * Absent: the engine renders any length.
+   */
+  clipLengthsMs?: number[];
 }
 
 /** Result of the VALIDATION state: does a drafted shot prompt honour constraints and rules? */
@@ -279,13 +294,26 @@ export interface ShotAudit {
   violations: string[];
 }
 
+/**
+ * The song route's language and vision model. Every call may name the model it runs on: the
+ * project's agent configuration chooses one per role (core/project-config.ts AGENT_ROLES); without
+ * one, the adapter's own default (`model`) answers.
+ */
 export interface SongAnalyst {
-  analyzeSong(input: SongAnalysisInput): Promise<SongAnalysis>;
-  auditShot(input: { prompt: string; requiredTerms: string[]; rules: string[] }): Promise<ShotAudit>;
+  /** The model used when a call names none ("offline" for the offline analyst). */
+  readonly model: string;
+  analyzeSong(input: SongAnalysisInput & { model?: string }): Promise<SongAnalysis>;
+  auditShot(input: { prompt: string; requiredTerms: string[]; rules: string[]; model?: string }): Promise<ShotAudit>;
+  /**
+   * The automatic fix of a refused draft: the shot's description rewritten so that the audit's
+   * findings no longer hold (what the rules forbid removed, what they require added), everything
+   * else kept. Returns the description unchanged when it finds nothing to change.
+   */
+  reviseShot(input: { description: string; violations: string[]; rules: string[]; model?: string }): Promise<{ description: string }>;
   /** Turns a rejection into one short, reusable rule (the active rulebook). */
-  analyzeFailure(input: { prompt: string; feedback: string; image: Media | null }): Promise<{ rule: string }>;
+  analyzeFailure(input: { prompt: string; feedback: string; image: Media | null; model?: string }): Promise<{ rule: string }>;
   /** A mask (white = change) of the region the instruction talks about, same size as the image. */
-  maskFor(input: { image: Media; instruction: string }): Promise<Media>;
+  maskFor(input: { image: Media; instruction: string; model?: string }): Promise<Media>;
 }
 
 export interface Embedder {
