@@ -9,6 +9,8 @@ import { createFfmpeg, type Ffmpeg } from "../tools/ffmpeg.js";
 import { createOfflineEmbedder, cosineSimilarity } from "../tools/offline/embedder.js";
 import { createOfflineSongAnalyst, distributeLyrics, parseRule, ruleFromFeedback } from "../tools/offline/song-analyst.js";
 import { createOfflineSongEditor, frameCounts, stretchFactor } from "../tools/offline/song-editor.js";
+import { beatsIn, planCuts } from "../tools/beat-cuts.js";
+import { reviseDescription } from "../tools/offline/shot-fix.js";
 import { freezes } from "./helpers/freezes.js";
 import { createOfflineSongIllustrator } from "../tools/offline/song-illustrator.js";
 import type { Media, SongAnalysis, SongShot } from "../tools/ports.js";
@@ -183,6 +185,60 @@ describe("offline song analyst: analyzeSong", () => {
     const manual: SongShot[] = [0, 1, 2, 3].map((i) => ({ startMs: i * 3000, endMs: (i + 1) * 3000, lyricsSnippet: "", description: "" }));
     distributeLyrics("a\nb", manual, 12_000); // lines at 3 s and 9 s
     expect(manual.map((s) => s.lyricsSnippet)).toEqual(["", "a", "", "b"]);
+  });
+});
+
+describe("beats, downbeats and where shots are cut", () => {
+  it("finds the bar's first beat when the audio accents it, and guesses none when it does not", async () => {
+    // 120 bpm, the third beat of every bar (from 1 s, every 2 s) twice as loud.
+    const accented = await mp3("aevalsrc='sin(2*PI*60*t)*exp(-25*mod(t,0.5))*(0.45+0.45*between(mod(t,2),1,1.49))':s=44100:d=12", "accented");
+    const a = await analyst().analyzeSong({ audio: accented, minShotMs: 2000, maxShotMs: 4000 });
+    expect(a.downbeatsMs.length).toBeGreaterThanOrEqual(5);
+    for (const d of a.downbeatsMs) {
+      const phase = (((d - 1000) % 2000) + 2000) % 2000;
+      expect(Math.min(phase, 2000 - phase)).toBeLessThanOrEqual(40);
+    }
+    // Every kick alike: no phase stands out, so no downbeat is invented.
+    expect(analysis.beatsMs.length).toBeGreaterThan(40);
+    expect(analysis.downbeatsMs).toEqual([]);
+  });
+
+  it("plans shots from the clip lengths the engine renders: less of each paid clip is cut away", async () => {
+    const rendered = (a: SongAnalysis) => a.scenes.flatMap((s) => s.shots).map((s) => {
+      const len = s.endMs - s.startMs;
+      return len <= 5000 ? 5000 : 10_000; // Kling: the shortest clip that covers the shot
+    }).reduce((x, y) => x + y, 0);
+    const any = await analyst().analyzeSong({ audio: song, minShotMs: 3000, maxShotMs: 10_000 });
+    const kling = await analyst().analyzeSong({ audio: song, minShotMs: 3000, maxShotMs: 10_000, clipLengthsMs: [5000, 10_000] });
+    const shots = kling.scenes.flatMap((s) => s.shots);
+    expectTiling(shots, kling.durationMs);
+    for (const shot of shots.slice(1)) expect(kling.beatsMs.includes(shot.startMs) || kling.sections.some((x) => x.startMs === shot.startMs)).toBe(true);
+    expect(rendered(kling)).toBeLessThan(rendered(any));
+    expect(rendered(kling) - kling.durationMs).toBeLessThanOrEqual(0.25 * kling.durationMs);
+  });
+
+  it("cuts on the model's cuts moved to their nearest beat, on downbeats when free, and without waste when it can", () => {
+    const beats = Array.from({ length: 24 }, (_, i) => i * 500);
+    const cuts = planCuts(0, 12_000, { beatsMs: beats, modelCutsMs: [3_130, 7_880] }, { minShotMs: 2_000, maxShotMs: 6_000, lengthWeight: 0.05 });
+    expect(cuts).toEqual([0, 3_000, 8_000, 12_000]);
+    // Clip lengths 5 and 10 s, shots of at most 8 s: two 5 s shots waste nothing, so they beat
+    // cutting on the 4 s downbeat (a 4 s and a 6 s shot: 1 s and 4 s of paid clip thrown away).
+    const bars = { beatsMs: beats.filter((b) => b < 10_000), downbeatsMs: [0, 2_000, 4_000, 6_000, 8_000] };
+    expect(planCuts(0, 10_000, bars, { minShotMs: 3_000, maxShotMs: 8_000, clipLengthsMs: [5_000, 10_000] })).toEqual([0, 5_000, 10_000]);
+    // An engine that renders any length: the cut goes on a downbeat (4 s or 6 s cost the same).
+    const free = planCuts(0, 10_000, bars, { minShotMs: 3_000, maxShotMs: 8_000 });
+    expect(free).toHaveLength(3);
+    expect([4_000, 6_000]).toContain(free[1]);
+    // No beats and no model: only lengths decide, on a 100 ms grid.
+    expect(planCuts(0, 9_000, { beatsMs: [] }, { minShotMs: 2_000, maxShotMs: 4_000 })).toEqual([0, 3_000, 6_000, 9_000]);
+    expect(beatsIn(beats, 1_000, 3_000)).toBe(4);
+  });
+
+  it("fixes a refused description from the audit's findings, and leaves it when there is nothing it can fix", () => {
+    const findings = ['breaks rule "Avoid umbrellas": the prompt mentions "umbrellas"', 'breaks rule "Always soft light": the prompt lacks "soft light"'];
+    expect(reviseDescription("The character holds red umbrellas in the rain", findings, [])).toBe("The character holds in the rain, soft light");
+    const contradiction = ['missing required term "Mouth CLOSED"'];
+    expect(reviseDescription("A quiet street at dawn", contradiction, ["Never Mouth CLOSED"])).toBe("A quiet street at dawn");
   });
 });
 
