@@ -245,7 +245,18 @@ export function createScenes(db: Db) {
     }));
   }
 
-  return { create, createShots, append, version, versions, setState, list, addMessage, messages, dependents };
+  /** Every version of a scene, oldest first, with the name of who decided it (what /versions lists). */
+  async function history(sceneId: string): Promise<Array<SceneVersion & { decidedByName: string | null }>> {
+    const r = await db.query(
+      `SELECT v.*, COALESCE(u.name, u.platform_user_id) AS decided_by_name
+       FROM scene_versions v LEFT JOIN users u ON u.id = v.decided_by
+       WHERE v.scene_id = $1 ORDER BY v.version_no`,
+      [sceneId],
+    );
+    return r.rows.map((row: Raw) => ({ ...toVersion(row), decidedByName: row.decided_by_name ?? null }));
+  }
+
+  return { create, createShots, append, version, versions, history, setState, list, addMessage, messages, dependents };
 }
 
 export type Scenes = ReturnType<typeof createScenes>;

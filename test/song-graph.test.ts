@@ -72,6 +72,9 @@ describe.each(dbTargets)("song route on $name", (target) => {
       expect(versions[2].endFrameKey).toBe(versions[0].endFrameKey);
       expect(versions[1].previewKey).not.toBe(versions[0].previewKey);
       expect(versions[1].endFrameKey).not.toBe(versions[0].endFrameKey); // redrawn from the repainted start
+      // What /versions lists: every version with who decided it.
+      const listed = await p.runner.store.scenes.history(shots[0].id);
+      expect(listed.map((v) => [v.versionNo, v.kind, v.decidedByName])).toEqual([[1, "preview", null], [2, "edit", "Owner"], [3, "revert", "Owner"]]);
 
       await p.runner.approveAll(jobId, OWNER);
       const view = await finished(p.runner, jobId);

@@ -13,10 +13,11 @@
  * the beats and the limits need.
  *
  * Each shot adds a length cost. When the engine renders fixed clip lengths (Kling 5 or 10 s), a shot
- * is rendered as the shortest clip that covers it and cut: the share of that clip thrown away costs
- * WASTE_WEIGHT, so shots are planned from the lengths the engine can render. A small term for the
- * distance from a target length (lengthWeight) breaks ties and, for engines that render any length,
- * keeps shots near the middle of the range.
+ * is rendered as the shortest clip that covers it and cut: every second of paid clip thrown away
+ * costs WASTE_PER_SECOND, as much as a cut off the downbeat, so shots are planned from the lengths
+ * the engine renders (with Kling or Luma, shots of about 5 s rather than 8 s rendered as 10 or 9).
+ * A small term for the distance from a target length (lengthWeight) breaks ties and, for engines
+ * that render any length, keeps shots near the middle of the range.
  *
  * When no path exists (a range shorter than a shot, or a max under twice the min with an unlucky
  * length) the range is divided evenly into ceil(length / max) shots.
@@ -26,7 +27,7 @@ const GRID_MS = 100;
 const COST = { section: 0, model: 0, downbeat: 0.1, beat: 0.5, offbeatWithBeats: 4, offbeatBesideModelCuts: 1 } as const;
 const NEAR_MODEL_COST = 0.5;
 const DROPPED_MODEL_CUT = 1;
-const WASTE_WEIGHT = 2;
+const WASTE_PER_SECOND = 0.5;
 
 export interface CutCandidates {
   /** Beats of the decoded audio. */
@@ -69,7 +70,7 @@ export function planCuts(startMs: number, endMs: number, candidates: CutCandidat
     if (clips) {
       // 1 ms of slack: a shot of 5000 ms is a 5 s clip, not a 10 s one.
       const clip = clips.find((l) => l + 1 >= len);
-      c += clip === undefined ? Infinity : (WASTE_WEIGHT * Math.max(0, clip - len)) / clip;
+      c += clip === undefined ? Infinity : (WASTE_PER_SECOND * Math.max(0, clip - len)) / 1000;
     }
     return c;
   };
