@@ -60,6 +60,7 @@ export const TOKEN_ESTIMATES: Record<string, { input: number; output: number; in
   edit: { input: 2_500, output: 600 },
   script: { input: 1_200, output: 2_000 },
   audit: { input: 1_200, output: 300 },
+  revise: { input: 1_000, output: 300 },
   failure_analysis: { input: 2_000, output: 200 },
   mask: { input: 2_000, output: 200 },
   song_analysis: { input: 1_500, output: 6_000, inputPerAudioSecond: 32 },
@@ -132,10 +133,12 @@ export function createPriceList(env: Env, modes: ToolModes): PriceList {
       case "analysis": return analyst ? llm(env.GEMINI_MODEL, "analysis") : null;
       case "edit": return analyst ? llm(env.GEMINI_MODEL, "edit") : null;
       case "script": return modes.director === "real" ? llm(env.DEEPSEEK_MODEL, "script") : null;
-      // The song analyst runs every song call on GEMINI_SONG_MODEL.
-      case "song_analysis": return analyst ? llm(env.GEMINI_SONG_MODEL, "song_analysis") : null;
-      case "audit": return analyst ? llm(env.GEMINI_SONG_MODEL, "audit") : null;
-      case "failure_analysis": return analyst ? llm(env.GEMINI_SONG_MODEL, "failure_analysis") : null;
+      // Song calls run on the model the project's agent configuration names for the role (op.model),
+      // else on GEMINI_SONG_MODEL.
+      case "song_analysis": return analyst ? llm(op.model ?? env.GEMINI_SONG_MODEL, "song_analysis") : null;
+      case "audit": return analyst ? llm(op.model ?? env.GEMINI_SONG_MODEL, "audit") : null;
+      case "revise": return analyst ? llm(op.model ?? env.GEMINI_SONG_MODEL, "revise") : null;
+      case "failure_analysis": return analyst ? llm(op.model ?? env.GEMINI_SONG_MODEL, "failure_analysis") : null;
       case "style": return illustrator ? image(env.FAL_STYLE_MODEL, 1) : null;
       case "preview": return illustrator ? image(env.FAL_PREVIEW_MODEL, /image-to-image|redux/.test(env.FAL_PREVIEW_MODEL) ? 1 : 0) : null;
       case "shot_image": case "end_frame": {
@@ -150,7 +153,7 @@ export function createPriceList(env: Env, modes: ToolModes): PriceList {
   function usd(op: PricedOperation): number {
     // A refinement is a Gemini mask plus a FLUX inpaint of one frame, booked as one step.
     if (op.name === "refine") {
-      const mask = modes.analyst === "real" ? priceOf(env.GEMINI_SONG_MODEL, { tokens: TOKEN_ESTIMATES.mask }) : 0;
+      const mask = modes.analyst === "real" ? priceOf(op.model ?? env.GEMINI_SONG_MODEL, { tokens: TOKEN_ESTIMATES.mask }) : 0;
       const inpaint = modes.illustrator === "real" ? priceOf(env.FAL_SONG_INPAINT_MODEL, { images: { outputs: ONE_FRAME, inputs: 0 } }) : 0;
       return cents4(mask + inpaint);
     }
@@ -180,7 +183,7 @@ export function createPriceList(env: Env, modes: ToolModes): PriceList {
     },
     unpriced() {
       // Ask for everything once, so a model nobody has used yet is reported at start-up too.
-      for (const name of ["analysis", "edit", "script", "song_analysis", "audit", "failure_analysis", "style", "preview", "refine"]) usd({ name });
+      for (const name of ["analysis", "edit", "script", "song_analysis", "audit", "revise", "failure_analysis", "style", "preview", "refine"]) usd({ name });
       for (const inputImages of [0, 1]) usd({ name: "shot_image", inputImages });
       for (const engine of ["KLING", "LUMA", "GEMINI_PRO"] as const) for (const durationS of [4, 5, 6, 8, 9, 10]) usd({ name: `clip:${engine}`, durationS });
       return [...unpriced].sort();

@@ -8,6 +8,9 @@ import { createGeminiAnalyst } from "../tools/gemini.js";
 import { createDeepSeekDirector } from "../tools/deepseek.js";
 import { createDownloader, createFal, createFalIllustrator, createFalVideoEngine } from "../tools/fal.js";
 import { createGeminiSongAnalyst } from "../tools/gemini-song.js";
+import { createSongSignal } from "../tools/offline/song-analyst.js";
+import { createFfmpeg } from "../tools/ffmpeg.js";
+import { join } from "node:path";
 import { createGeminiEmbedder } from "../tools/gemini-embedder.js";
 import { createFalSongIllustrator, loraLocationMissing, loraUrlFromTemplate } from "../tools/fal-song.js";
 
@@ -72,7 +75,11 @@ export function createTools(
       ? createFalIllustrator({ client: fal, previewModel: env.FAL_PREVIEW_MODEL, styleModel: env.FAL_STYLE_MODEL, download })
       : offline.illustrator,
     songAnalyst: env.GEMINI_API_KEY
-      ? createGeminiSongAnalyst({ apiKey: env.GEMINI_API_KEY, model: env.GEMINI_SONG_MODEL, baseUrl: env.GEMINI_BASE_URL })
+      ? createGeminiSongAnalyst({
+          apiKey: env.GEMINI_API_KEY, model: env.GEMINI_SONG_MODEL, baseUrl: env.GEMINI_BASE_URL,
+          // Gemini plans the shots; the decoded audio decides where the beats are.
+          songSignal: createSongSignal({ ffmpeg: createFfmpeg({ ffmpegPath: env.FFMPEG_PATH, ffprobePath: env.FFPROBE_PATH }), workDir: join(config.workDir, "song-analyst") }),
+        })
       : offline.songAnalyst,
     embedder: env.GEMINI_API_KEY
       ? createGeminiEmbedder({ apiKey: env.GEMINI_API_KEY, model: env.GEMINI_EMBED_MODEL, dimensions: env.GEMINI_EMBED_DIMENSIONS, baseUrl: env.GEMINI_BASE_URL })

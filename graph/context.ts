@@ -34,14 +34,16 @@ export interface PipelineSettings {
 /** A paid operation as the price list sees it. */
 export interface PricedOperation {
   /**
-   * "analysis", "edit", "script", "style", "preview", "song_analysis", "audit", "failure_analysis",
-   * "refine", "shot_image", "end_frame", or "clip:<ENGINE>".
+   * "analysis", "edit", "script", "style", "preview", "song_analysis", "audit", "revise",
+   * "failure_analysis", "refine", "shot_image", "end_frame", or "clip:<ENGINE>".
    */
   name: string;
   /** Clips: the requested length; a song analysis: the song's length. */
   durationS?: number;
   /** Images sent along with the prompt (FLUX.2 edits bill them too). */
   inputImages?: number;
+  /** The model the call runs on, when the project chose it (song route agent roles); else the configured one. */
+  model?: string;
 }
 
 /** USD per operation: the price list, or a flat table by operation name (tests and benches). */

@@ -60,6 +60,14 @@ export interface SceneCard {
   scriptExcerpt: string;
   /** "0:12–0:16" for song shots; null for brand scenes. */
   timeRange: string | null;
+  /** Song shots: how many beats of the song fall inside the shot (cuts land on beats). */
+  beatCount: number | null;
+  /** Song shots: the end anchor frame of the image under review, to show beside the start frame. */
+  endFrameKey: string | null;
+  /** Song shots: the readable tag of the image's prompt, e.g. "S03_V2_FLUX2" (a clip's is the engine's: S03_V2_KLING). */
+  promptTag: string | null;
+  /** Song shots: why the shot has no image to approve; the card offers 🟡 and 🔴 only. */
+  failed: string | null;
   /** Who made the last decision on this scene, and what. */
   decidedBy: string | null;
   lastDecision: Decision | null;
@@ -153,6 +161,10 @@ export function createJobViews(deps: {
           ? excerpt(`${s.lyricsSnippet ? `“${s.lyricsSnippet}” · ` : ""}${s.description ?? ""}`)
           : v ? excerpt(`${v.cameraMovement}. ${v.cinematographyPrompt}`) : "",
         timeRange: s.startMs !== null && s.endMs !== null ? `${clock(s.startMs)}–${clock(s.endMs)}` : null,
+        beatCount: s.beatCount,
+        endFrameKey: v?.endFrameKey ?? null,
+        promptTag: v?.promptTag ?? null,
+        failed: open?.value.kind === "review" ? open.value.failed ?? null : null,
         decidedBy: s.decidedBy ? names.get(s.decidedBy) ?? null : null,
         lastDecision: decisions.get(s.id) ?? null,
         awaiting: open?.value.kind ?? null,

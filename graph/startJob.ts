@@ -36,7 +36,9 @@ export function createJobIntake({ db, tools, store, onCreated }: IntakeDeps) {
     const upload = await inspectUpload(request.file);
     if (upload.kind === "song") {
       const { audio } = upload;
-      const project = await store.projects.ensureDefault(userId);
+      // A first project takes the deployment's song model as its LLM (agent roles default to it);
+      // offline there is no model to name, and the spec's default stands.
+      const project = await store.projects.ensureDefault(userId, tools.songAnalyst.model === "offline" ? {} : { llmModel: tools.songAnalyst.model });
       return {
         kind: "song", filename: upload.filename, mimeType: audio.mimeType, fileSize: audio.sizeBytes,
         fileHash: audio.sha256, projectId: project.id,

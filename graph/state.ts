@@ -47,6 +47,11 @@ export interface ReviewRequest {
   sequenceIndex: number;
   /** scene_versions.version_no of the preview under review; a click on an older card is stale. */
   versionNo: number;
+  /**
+   * Song shots: why the shot has no image to approve (the audit kept refusing it, or a tool gave
+   * up). The card shows it with 🟡 and 🔴 only; a 🟢 drafts the shot again, like 🔴 without a note.
+   */
+  failed?: string;
 }
 
 /** A render parked on a provider request; the runner resumes it with the result. */

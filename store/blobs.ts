@@ -4,10 +4,11 @@
  * graph state, URLs and chat button ids.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Blobs, Media } from "../tools/ports.js";
+import type { BlobFile, Blobs, Media } from "../tools/ports.js";
 
 /** Anything else is refused: a key is joined to a directory, so it must never carry a path. */
 export const BLOB_KEY = /^[0-9a-f]{64}\.(png|jpg|webp|mp4|mp3|json)$/;
@@ -54,6 +55,13 @@ export function contentTypeOf(key: string): string {
 export function blobKey(media: Media): string {
   const hash = createHash("sha256").update(media.data).digest("hex");
   return `${hash}.${extensionFor(media.contentType)}`;
+}
+
+/** The key of a file's bytes, read as a stream (a stitched song can be hundreds of MB). */
+export async function fileBlobKey(path: string, contentType: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return `${hash.digest("hex")}.${extensionFor(contentType)}`;
 }
 
 export function assertBlobKey(key: string): void {
@@ -111,5 +119,34 @@ export function createLocalBlobs(dir: string): Blobs {
     return pathToFileURL(blobPath(root, key)).href;
   }
 
-  return { put, get, url, has };
+  /** The stored file itself: nothing is copied, and nothing is left to clean up. */
+  async function file(key: string): Promise<BlobFile> {
+    if (!(await has(key))) throw new BlobNotFoundError(key);
+    return { path: blobPath(root, key), release: async () => undefined };
+  }
+
+  async function putFile(path: string, contentType: string): Promise<string> {
+    const key = await fileBlobKey(path, contentType);
+    if (await has(key)) {
+      await rm(path, { force: true });
+      return key;
+    }
+    await ensureDir();
+    const tmp = join(root, `.${key}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      // A rename when the file is on the store's filesystem (an editor's scratch usually is): no copy.
+      await rename(path, tmp).catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== "EXDEV") throw error;
+        await copyFile(path, tmp);
+        await rm(path, { force: true });
+      });
+      await rename(tmp, blobPath(root, key));
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+    return key;
+  }
+
+  return { put, get, url, has, file, putFile };
 }

@@ -39,9 +39,15 @@ export interface NewProject {
   settings?: Partial<GlobalSettings>;
 }
 
+/** What a chat command may change about a project: any global setting, and its name. */
+export type ProjectPatch = Partial<Omit<GlobalSettings, "referenceSheetKey">> & { referenceSheetKey?: string | null; name?: string };
+
 export interface Projects {
-  /** The owner's default project, created with default settings the first time. */
-  ensureDefault(ownerUserId?: string | null): Promise<Project>;
+  /**
+   * The owner's default project, created the first time with `settings` over the defaults (the
+   * deployment's models, say); an existing project keeps its own settings.
+   */
+  ensureDefault(ownerUserId?: string | null, settings?: Partial<GlobalSettings>): Promise<Project>;
   /** The project, or null when unknown or deleted. */
   get(id: string): Promise<Project | null>;
   create(input: NewProject): Promise<Project>;
@@ -49,6 +55,14 @@ export interface Projects {
   setAgentConfig(projectId: string, role: AgentRole, modelString: string): Promise<AgentConfig>;
   /** The active model of every role; roles never set get the project's default (its LLM). */
   agentConfigs(projectId: string): Promise<Record<AgentRole, AgentConfig>>;
+  /**
+   * Changes settings (LoRA, models, requireHumanApproval, the reference sheet; null clears it) and
+   * returns the project as it now reads. Invalid values are refused with a sentence; the change is
+   * one statement, so two changes at once both land.
+   */
+  updateSettings(projectId: string, patch: ProjectPatch): Promise<Project>;
+  /** The live projects a user owns, their default first. */
+  listForOwner(ownerUserId: string): Promise<Project[]>;
 }
 
 interface ProjectRow {
@@ -88,9 +102,9 @@ export function createProjects(db: Db): Projects {
   return {
     get,
 
-    async ensureDefault(ownerUserId = null) {
+    async ensureDefault(ownerUserId = null, settings = {}) {
       if (ownerUserId !== null && !UUID.test(ownerUserId)) throw new Error(`owner must be a user id, got "${ownerUserId}"`);
-      const config = GlobalSettingsSchema.parse({});
+      const config = GlobalSettingsSchema.parse(settings);
       // One statement per attempt: concurrent first uploads hit the unique index and create one row.
       const inserted = await db.query<ProjectRow>(
         `INSERT INTO projects (name, owner_user_id, is_default, config) VALUES ($1, $2, true, $3)
@@ -142,6 +156,34 @@ export function createProjects(db: Db): Projects {
         );
         return toAgentConfig(rows[0]);
       });
+    },
+
+    async updateSettings(projectId, patch) {
+      const { name, referenceSheetKey, ...settings } = patch;
+      const current = await mustGet(projectId);
+      const next = { ...current.config.globalSettings, ...settings };
+      if (referenceSheetKey === null) delete next.referenceSheetKey;
+      else if (referenceSheetKey !== undefined) next.referenceSheetKey = referenceSheetKey;
+      const parsed = parseOrThrow(GlobalSettingsSchema, next);
+      const changes = Object.fromEntries(Object.entries(parsed).filter(([k, v]) => (current.config.globalSettings as Record<string, unknown>)[k] !== v));
+      // Merged in SQL (jsonb ||), so a concurrent change of another setting is not lost; a cleared
+      // key is removed there too.
+      const { rows } = await db.query<ProjectRow>(
+        `UPDATE projects SET config = (config::jsonb || $2::jsonb) - $3::text[], name = COALESCE($4, name)
+         WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
+        [projectId, JSON.stringify(changes), referenceSheetKey === null ? ["referenceSheetKey"] : [], name === undefined ? null : parseOrThrow(ProjectNameSchema, name)],
+      );
+      if (!rows[0]) throw new UserFacingError("NOT_FOUND", "I can't find that project; it may have been deleted.");
+      return toProject(rows[0]);
+    },
+
+    async listForOwner(ownerUserId) {
+      if (!UUID.test(ownerUserId)) return [];
+      const { rows } = await db.query<ProjectRow>(
+        `SELECT * FROM projects WHERE owner_user_id = $1 AND deleted_at IS NULL ORDER BY is_default DESC, created_at, id`,
+        [ownerUserId],
+      );
+      return rows.map(toProject);
     },
 
     async agentConfigs(projectId) {

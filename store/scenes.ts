@@ -20,6 +20,14 @@ export interface SceneVersion extends SceneScript {
   userFeedback: string | null;
   decidedBy: string | null;
   createdAt: string;
+  /** Song shots: the end anchor frame, drawn with the start frame before the 🟢. */
+  endFrameKey?: string | null;
+  /** Song shots: versions of earlier shots this image was drawn from (continuity references). */
+  referenceVersionIds?: string[];
+  /** Song shots: the project's reference sheet the image was drawn from, if any. */
+  referenceSheetKey?: string | null;
+  /** Song shots: the readable prompt prefix, e.g. "S03_V2_FLUX2". */
+  promptTag?: string | null;
 }
 
 export interface SceneRow {
@@ -36,7 +44,20 @@ export interface SceneRow {
   endMs: number | null;
   lyricsSnippet: string | null;
   description: string | null;
+  /** Song shots: the section the shot belongs to, and how many beats fall inside it. */
+  sectionTitle: string | null;
+  beatCount: number | null;
   current: SceneVersion | null;
+}
+
+/** A later shot whose current image was drawn from an earlier shot's image (see Scenes.dependents). */
+export interface DependentShot {
+  sceneId: string;
+  sequenceIndex: number;
+  /** The dependent shot's latest image version, the one drawn from the reference. */
+  versionNo: number;
+  /** Which version of the earlier shot it used. */
+  referenceVersionNo: number;
 }
 
 type Raw = Record<string, any>;
@@ -61,6 +82,10 @@ function toVersion(r: Raw): SceneVersion {
     userFeedback: r.user_feedback,
     decidedBy: r.decided_by,
     createdAt: new Date(r.created_at).toISOString(),
+    endFrameKey: r.end_frame_key ?? null,
+    referenceVersionIds: r.reference_version_ids ?? [],
+    referenceSheetKey: r.reference_sheet_key ?? null,
+    promptTag: r.prompt_tag ?? null,
   };
 }
 
@@ -78,16 +103,16 @@ export function createScenes(db: Db) {
     }
   }
 
-  /** Creates a song job's shots: scenes with a time range, lyrics and their section. */
+  /** Creates a song job's shots: scenes with a time range, lyrics, their section and beat count. */
   async function createShots(
     jobId: string,
-    shots: Array<{ id: string; startMs: number; endMs: number; lyricsSnippet: string; section: string; description: string }>,
+    shots: Array<{ id: string; startMs: number; endMs: number; lyricsSnippet: string; section: string; description: string; beatCount?: number }>,
   ): Promise<void> {
     for (const [index, s] of shots.entries()) {
       await db.query(
-        `INSERT INTO scenes (id, job_id, sequence_index, status, start_ms, end_ms, lyrics_snippet, section_title, description)
-         VALUES ($1, $2, $3, 'scripting', $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-        [s.id, jobId, index, s.startMs, s.endMs, s.lyricsSnippet, s.section, s.description],
+        `INSERT INTO scenes (id, job_id, sequence_index, status, start_ms, end_ms, lyrics_snippet, section_title, description, beat_count)
+         VALUES ($1, $2, $3, 'scripting', $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING`,
+        [s.id, jobId, index, s.startMs, s.endMs, s.lyricsSnippet, s.section, s.description, s.beatCount ?? null],
       );
     }
   }
@@ -101,14 +126,15 @@ export function createScenes(db: Db) {
       await tx.query(
         `INSERT INTO scene_versions (id, scene_id, version_no, kind, cinematography_prompt, camera_movement,
            lighting_notes, invariant_token, duration_s, preview_key, preview_seed, clip_key, engine, model,
-           fallback_triggered, user_feedback, decided_by)
-         SELECT $1, $2, COALESCE(MAX(version_no), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+           fallback_triggered, user_feedback, decided_by, end_frame_key, reference_version_ids, reference_sheet_key, prompt_tag)
+         SELECT $1, $2, COALESCE(MAX(version_no), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+           $17, $18::uuid[], $19, $20
          FROM scene_versions WHERE scene_id = $2
          ON CONFLICT (id) DO NOTHING`,
         [
           v.id, v.sceneId, v.kind, v.cinematographyPrompt, v.cameraMovement, v.lightingNotes, v.invariantToken,
           v.durationS, v.previewKey, v.previewSeed, v.clipKey, v.engine, v.model, v.fallbackTriggered,
-          v.userFeedback, v.decidedBy,
+          v.userFeedback, v.decidedBy, v.endFrameKey ?? null, v.referenceVersionIds ?? [], v.referenceSheetKey ?? null, v.promptTag ?? null,
         ],
       );
       await tx.query(
@@ -151,7 +177,8 @@ export function createScenes(db: Db) {
   async function list(jobId: string): Promise<SceneRow[]> {
     const r = await db.query(
       `SELECT s.id AS s_id, s.job_id, s.sequence_index, s.traffic_light, s.status, s.attempt_count, s.decided_by AS s_decided_by,
-              s.error_message, s.start_ms, s.end_ms, s.lyrics_snippet, s.description AS shot_description, v.*
+              s.error_message, s.start_ms, s.end_ms, s.lyrics_snippet, s.description AS shot_description,
+              s.section_title, s.beat_count, v.*
        FROM scenes s LEFT JOIN scene_versions v ON v.id = s.current_version_id
        WHERE s.job_id = $1 ORDER BY s.sequence_index`,
       [jobId],
@@ -169,6 +196,8 @@ export function createScenes(db: Db) {
       endMs: row.end_ms === null ? null : Number(row.end_ms),
       lyricsSnippet: row.lyrics_snippet,
       description: row.shot_description,
+      sectionTitle: row.section_title ?? null,
+      beatCount: row.beat_count === null || row.beat_count === undefined ? null : Number(row.beat_count),
       current: row.id ? toVersion(row) : null,
     }));
   }
@@ -190,7 +219,44 @@ export function createScenes(db: Db) {
     return r.rows.map((m) => ({ role: m.role, content: m.content, timestamp: new Date(m.created_at).toISOString() }));
   }
 
-  return { create, createShots, append, version, versions, setState, list, addMessage, messages };
+  /**
+   * The impact of changing a shot: later shots of the same job whose latest image was drawn with one
+   * of its versions as a continuity reference (shown before a revert or an edit, with an offer to
+   * redo them). Ordered by position.
+   */
+  async function dependents(sceneId: string): Promise<DependentShot[]> {
+    const r = await db.query<{ id: string; sequence_index: number; version_no: number; reference_version_no: number }>(
+      `WITH target AS (SELECT id, job_id, sequence_index FROM scenes WHERE id = $1),
+            latest AS (
+              SELECT DISTINCT ON (v.scene_id) v.scene_id, v.version_no, v.reference_version_ids
+              FROM scene_versions v JOIN scenes s ON s.id = v.scene_id, target t
+              WHERE s.job_id = t.job_id AND s.sequence_index > t.sequence_index AND v.kind <> 'clip'
+              ORDER BY v.scene_id, v.version_no DESC)
+       SELECT s.id, s.sequence_index, l.version_no, MAX(r.version_no) AS reference_version_no
+       FROM latest l JOIN scenes s ON s.id = l.scene_id
+         JOIN scene_versions r ON r.id = ANY(l.reference_version_ids) AND r.scene_id = $1
+       GROUP BY s.id, s.sequence_index, l.version_no
+       ORDER BY s.sequence_index`,
+      [sceneId],
+    );
+    return r.rows.map((row) => ({
+      sceneId: row.id, sequenceIndex: Number(row.sequence_index), versionNo: Number(row.version_no),
+      referenceVersionNo: Number(row.reference_version_no),
+    }));
+  }
+
+  /** Every version of a scene, oldest first, with the name of who decided it (what /versions lists). */
+  async function history(sceneId: string): Promise<Array<SceneVersion & { decidedByName: string | null }>> {
+    const r = await db.query(
+      `SELECT v.*, COALESCE(u.name, u.platform_user_id) AS decided_by_name
+       FROM scene_versions v LEFT JOIN users u ON u.id = v.decided_by
+       WHERE v.scene_id = $1 ORDER BY v.version_no`,
+      [sceneId],
+    );
+    return r.rows.map((row: Raw) => ({ ...toVersion(row), decidedByName: row.decided_by_name ?? null }));
+  }
+
+  return { create, createShots, append, version, versions, history, setState, list, addMessage, messages, dependents };
 }
 
 export type Scenes = ReturnType<typeof createScenes>;

@@ -6,11 +6,18 @@
  * and "already exists" means the same bytes are already there, so it counts as success. That also
  * makes a retried or resumed step free and keeps two writers of the same preview from racing.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { createClient, type SupabaseClientOptions } from "@supabase/supabase-js";
-import type { Blobs, Media } from "../tools/ports.js";
+import type { BlobFile, Blobs, Media } from "../tools/ports.js";
 import { redactSecrets } from "../tools/provider-errors.js";
-import { BlobNotFoundError, assertBlobKey, blobKey, contentTypeOf } from "./blobs.js";
+import { BlobNotFoundError, assertBlobKey, blobKey, contentTypeOf, fileBlobKey } from "./blobs.js";
 
 export interface SupabaseBlobsOptions {
   /** Project URL, e.g. https://<ref>.supabase.co. */
@@ -21,6 +28,8 @@ export interface SupabaseBlobsOptions {
   /** Lifetime of the URLs `url()` hands out. Long enough for fal to fetch a frame from a queue. */
   signedUrlTtlS?: number;
   fetch?: typeof fetch;
+  /** Where file() downloads blobs for tools that read files (ffmpeg). The OS temp dir by default. */
+  tempDir?: string;
 }
 
 export interface SupabaseBlobs extends Blobs {
@@ -122,6 +131,44 @@ export function createSupabaseBlobs(options: SupabaseBlobsOptions): SupabaseBlob
     return { data: bytes, contentType: contentTypeOf(key) };
   }
 
+  /** Downloaded once, streamed to a temp file and checked against its key on the way. */
+  async function file(key: string): Promise<BlobFile> {
+    assertBlobKey(key);
+    const { data, error } = await files().download(key);
+    if (error) {
+      if (isObjectMissing(error)) throw new BlobNotFoundError(key);
+      throw failure("download", key, error);
+    }
+    const dir = join(options.tempDir ?? tmpdir(), `blob-${process.pid}-${randomBytes(6).toString("hex")}`);
+    await mkdir(dir, { recursive: true });
+    const path = join(dir, key);
+    const release = () => rm(dir, { recursive: true, force: true });
+    try {
+      const hash = createHash("sha256");
+      const hashing = new Transform({ transform: (chunk, _enc, done) => (hash.update(chunk), done(null, chunk)) });
+      await pipeline(Readable.fromWeb(data.stream() as WebReadableStream<Uint8Array>), hashing, createWriteStream(path));
+      if (`${hash.digest("hex")}.` !== key.slice(0, 65)) throw new SupabaseBlobsError(`supabase storage download ${key} failed: content does not match its key`);
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    return { path, release };
+  }
+
+  /** Hashed in one streaming read, then uploaded as a stream; the file is deleted once stored. */
+  async function putFile(path: string, contentType: string): Promise<string> {
+    const key = await fileBlobKey(path, contentType);
+    const { error } = await files().upload(key, Readable.toWeb(createReadStream(path)) as unknown as ReadableStream, {
+      contentType, upsert: false, cacheControl: "31536000", duplex: "half",
+    });
+    if (error && !isAlreadyExists(error)) {
+      if (isBucketMissing(error)) throw new SupabaseBlobsError(`supabase storage bucket "${bucket}" does not exist: call ensureBucket() at startup`, error.status, error.statusCode);
+      throw failure("upload", key, error);
+    }
+    await rm(path, { force: true });
+    return key;
+  }
+
   async function has(key: string): Promise<boolean> {
     assertBlobKey(key);
     // info() and not exists(): HEAD has no body, so a 400 for a bad credential would read as "absent".
@@ -153,5 +200,5 @@ export function createSupabaseBlobs(options: SupabaseBlobsOptions): SupabaseBlob
     if (created.error && !isAlreadyExists(created.error)) throw failure("create bucket", bucket, created.error);
   }
 
-  return { bucket, put, get, has, url, ensureBucket };
+  return { bucket, put, get, has, url, file, putFile, ensureBucket };
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,6 +54,28 @@ describe("local blobs", () => {
       expect((await blobs.get(key)).contentType).toBe(back);
     }
     await expect(blobs.put({ data: bytes("x"), contentType: "text/html" })).rejects.toThrow(/unsupported content type/);
+  });
+
+  it("hands out its own file for a blob and takes a file in by moving it, keyed by its bytes", async () => {
+    const source = join(dir, "render.mp4");
+    const data = Buffer.alloc(3 * 1024 * 1024 + 5, 7); // larger than one read chunk
+    await writeFile(source, data);
+    const key = await blobs.putFile(source, "video/mp4");
+    expect(key).toBe(`${createHash("sha256").update(data).digest("hex")}.mp4`);
+    await expect(stat(source)).rejects.toThrow(/ENOENT/); // moved, not copied
+    const file = await blobs.file(key);
+    expect(file.path).toBe(blobPath(join(dir, "store"), key));
+    expect((await readFile(file.path)).equals(data)).toBe(true);
+    await file.release();
+    expect(await blobs.has(key)).toBe(true); // releasing the store's own file keeps it
+
+    // The same bytes again: the copy is dropped and the key is the same.
+    const again = join(dir, "again.mp4");
+    await writeFile(again, data);
+    expect(await blobs.putFile(again, "video/mp4")).toBe(key);
+    await expect(stat(again)).rejects.toThrow(/ENOENT/);
+    expect(await readdir(join(dir, "store"))).toEqual([key]);
+    await expect(blobs.file(`${"0".repeat(64)}.mp4`)).rejects.toBeInstanceOf(BlobNotFoundError);
   });
 
   it("returns a file:// URL that points at the stored bytes", async () => {

@@ -1,6 +1,6 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFfmpeg, type Ffmpeg } from "../tools/ffmpeg.js";
@@ -215,24 +215,25 @@ describe("offline video engine and editor", () => {
     const counted = withFaults(ffmpeg);
     const editorDir = join(dir, "editor");
     const editor = createOfflineEditor({ ffmpeg: counted.port, workDir: editorDir });
-    const joined = await editor.concat([clips[0], clips[1], third]);
-    const p = await editor.probe(joined);
+    const files = [await toFile(clips[0], "join-0.mp4"), await toFile(clips[1], "join-1.mp4"), await toFile(third, "join-2.mp4")];
+    const joined = await editor.concat(files);
+    const p = await editor.probe(joined.path);
     expect(p).toMatchObject({ videoCodec: "h264", width: 1280, height: 720 });
     expect(Math.abs(p.durationS - (2 + 1.5 + 1))).toBeLessThanOrEqual(FRAME);
     const runs = counted.log.filter((c) => c.method === "run").map((c) => c.args[0] as string[]);
     expect(runs).toHaveLength(1);
     expect(runs[0].join(" ")).toContain("-c copy");
-    expect(await readdir(editorDir)).toEqual([]);
+    // Only the output is left in the editor's folder, for the caller to move into the blob store.
+    expect(await readdir(editorDir)).toEqual([basename(joined.path)]);
   });
 
   it("re-encodes once when clips differ in size", async () => {
     const small = join(dir, "small.mp4");
     await ffmpeg.run(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=24:duration=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", small]);
-    const smallClip = { data: new Uint8Array(await readFile(small)), contentType: "video/mp4" };
     const counted = withFaults(ffmpeg);
     const editor = createOfflineEditor({ ffmpeg: counted.port, workDir: join(dir, "editor2") });
-    const joined = await editor.concat([clips[1], smallClip]);
-    const p = await editor.probe(joined);
+    const joined = await editor.concat([await toFile(clips[1], "mixed-0.mp4"), small]);
+    const p = await editor.probe(joined.path);
     expect(p).toMatchObject({ videoCodec: "h264", width: 1280, height: 720, frameRate: 24 });
     expect(Math.abs(p.durationS - 2.5)).toBeLessThanOrEqual(2 * FRAME);
     const runs = counted.log.filter((c) => c.method === "run").map((c) => (c.args[0] as string[]).join(" "));

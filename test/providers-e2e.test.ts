@@ -105,19 +105,33 @@ describe("a job against the real provider SDKs (loopback stand-ins)", () => {
   it("runs a song job: Gemini hears the MP3, fal draws through the LoRA, Kling gets anchor frames", async () => {
     const app = await open();
     const { jobId } = await app.runner.start({ actor: OWNER, file: { bytes: await songMp3(12), filename: "song.mp3" } });
-    const cards = await reviewsOpen(app.runner, jobId, 1);
+    await reviewsOpen(app.runner, jobId, 1);
+    const shots = await app.runner.store.scenes.list(jobId);
+    const cards = await reviewsOpen(app.runner, jobId, shots.length);
     const heard = gemini.requests.flatMap((r) => r.media ?? []).filter((m) => m.mimeType === "audio/mp3");
     expect(heard).toHaveLength(1);
+    // Cuts land on the beats of the decoded song (a kick every 500 ms), not on the model's guesses.
+    for (const s of shots.slice(1)) expect(Math.abs(s.startMs! - Math.round(s.startMs! / 500) * 500)).toBeLessThanOrEqual(40);
+    // The project's reference sheet once, then each shot's start and end frame, drawn from references.
     const shotImages = fal.accepted().filter((s) => s.model.includes("flux-2/lora"));
-    expect(shotImages).toHaveLength(cards.length);
+    expect(shotImages).toHaveLength(1 + 2 * cards.length);
     expect(JSON.stringify(shotImages[0].input)).toContain("miriN14");
+    expect(shotImages.slice(1).every((s) => s.model.endsWith("/edit") && Array.isArray((s.input as { image_urls?: unknown[] }).image_urls))).toBe(true);
     await app.runner.approveAll(jobId, OWNER);
     const done = await finished(app.runner, jobId);
     expect(done.stage).toBe("done");
     const clips = fal.accepted().filter((s) => s.model.includes("video"));
     expect(clips).toHaveLength(cards.length);
-    expect(clips.every((c) => JSON.stringify(c.input).includes("tail_image_url"))).toBe(true);
-    const probe = await app.tools.editor.probe(await app.tools.blobs.get(done.finalVideoKey!));
+    for (const c of clips) {
+      const input = c.input as { tail_image_url?: string; duration: string; prompt: string };
+      expect(input.tail_image_url).toBeTruthy();
+      expect(input.prompt).toMatch(/^S0\d_V1_KLING Start frame:/);
+      // The shortest Kling clip that covers its shot: never shorter, so nothing is held.
+      const shot = shots[Number(input.prompt.slice(1, 3)) - 1];
+      expect(Number(input.duration) * 1000).toBeGreaterThanOrEqual(shot.endMs! - shot.startMs!);
+      expect(Number(input.duration) === 5 || shot.endMs! - shot.startMs! > 5000).toBe(true);
+    }
+    const probe = await app.tools.editor.probe((await app.tools.blobs.file(done.finalVideoKey!)).path);
     expect(probe.audioCodec).toBeTruthy();
   });
 

@@ -15,6 +15,8 @@ import type { Media, SongAnalysis, SongShot } from "../tools/ports.js";
 import pino from "pino";
 import { ClientError, ProviderError, SPEC_POLICIES, createResilience } from "../tools/resilience.js";
 import { createGeminiSongAnalyst, normaliseScenes, shortRule, toBox, type ModelScene } from "../tools/gemini-song.js";
+import { createSongSignal } from "../tools/offline/song-analyst.js";
+import { createFfmpeg } from "../tools/ffmpeg.js";
 import { prng } from "../tools/offline/draw-helpers.js";
 import { createGeminiEmbedder } from "../tools/gemini-embedder.js";
 import { createFalSongIllustrator, loraUrlFromTemplate, FLUX2_LORA_EDIT_MODEL, FLUX2_LORA_MODEL, FLUX_INPAINT_MODEL } from "../tools/fal-song.js";
@@ -117,7 +119,8 @@ describe("Gemini song analyst (@langchain/google-genai → stand-in)", () => {
     expect(analysis.sections[0].startMs).toBe(0);
     expect(analysis.sections[1].startMs).toBe(analysis.sections[0].endMs);
     expect(analysis.sections[1].endMs).toBe(analysis.durationMs);
-    expect(analysis).toMatchObject({ bpm: 120, beatsMs: [], offline: false, lyrics: SAMPLE_SONG_PLAN.lyrics });
+    // Without the decoded signal there are no beats to cut on: the model's tempo is kept.
+    expect(analysis).toMatchObject({ bpm: 120, beatsMs: [], downbeatsMs: [], offline: false, lyrics: SAMPLE_SONG_PLAN.lyrics });
   });
 
   it("scales a plan answered in seconds; refuses a plan that covers a fraction of the song (retryable)", async () => {
@@ -216,6 +219,65 @@ describe("Gemini song analyst (@langchain/google-genai → stand-in)", () => {
     const err = await analyst().maskFor({ image: { data: new Uint8Array([1, 2, 3]), contentType: "image/png" }, instruction: "x" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ClientError);
     expect(gemini.requests).toHaveLength(1);
+  });
+
+  it("moves the plan's cuts onto the beats of the decoded audio, and plans from the engine's clip lengths", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "song-beats-"));
+    try {
+      const ffmpeg = createFfmpeg();
+      const file = join(dir, "beat.mp3");
+      // 120 bpm: a kick every 500 ms, the first beat of every bar twice as loud.
+      const kick = "sin(2*PI*60*t)*exp(-25*mod(t,0.5))*(0.45+0.45*lt(mod(t,2),0.5))";
+      await ffmpeg.run(["-f", "lavfi", "-i", `aevalsrc='${kick}':s=44100:d=12`, "-c:a", "libmp3lame", "-b:a", "96k", file]);
+      const audio = { data: new Uint8Array(await readFile(file)), contentType: "audio/mpeg" };
+      const withSignal = createGeminiSongAnalyst({
+        apiKey: GEMINI_KEY, model: "gemini-3.8-flash", baseUrl: gemini.url, songSignal: createSongSignal({ ffmpeg, workDir: dir }),
+      });
+      const a = await withSignal.analyzeSong({ audio, minShotMs: 2_000, maxShotMs: 5_000, clipLengthsMs: [4_000, 5_000] });
+      expect(gemini.requests).toHaveLength(1);
+      // The model is told the tempo and the bars the audio really has.
+      expect(userText()).toMatch(/Measured tempo: 1(19|20|21)(\.\d)? bpm \(a beat every 500 ms, the first at \d+ ms; bars start at \d+ ms and every (199\d|200\d) ms after\)/);
+      expect(Math.abs(a.durationMs - 12_000)).toBeLessThanOrEqual(30); // decoded, not the file's frame count
+      expect(a.beatsMs.length).toBeGreaterThanOrEqual(22);
+      expect(a.downbeatsMs.length).toBeGreaterThanOrEqual(5);
+      for (const d of a.downbeatsMs) expect(Math.abs(d - Math.round(d / 2000) * 2000)).toBeLessThanOrEqual(40);
+      const shots = shotsOf(a);
+      expectTiling(shots, a.durationMs);
+      // Every cut is a beat of the audio, not a point of the model's 100 ms guesses.
+      for (const s of shots.slice(1)) expect(a.beatsMs).toContain(s.startMs);
+      for (const s of shots) {
+        expect(s.endMs - s.startMs).toBeGreaterThanOrEqual(2_000);
+        expect(s.endMs - s.startMs).toBeLessThanOrEqual(5_000);
+      }
+      // The model's content still follows its times.
+      expect(shots[0].description).toBe("Wide shot of a quiet street at dawn");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("runs each call on the model it names, rewrites a refused shot from the findings, and refuses a model it cannot use", async () => {
+    const a = analyst();
+    expect(a.model).toBe("gemini-3.8-flash");
+    const revised = await a.reviseShot({
+      description: "the character under red umbrellas in the rain",
+      violations: ['breaks rule "Avoid umbrellas": the prompt mentions "umbrellas"'],
+      rules: ["Avoid umbrellas"],
+      model: "gemini-3.5-flash-lite",
+    });
+    expect(revised.description).not.toMatch(/umbrella/);
+    expect(revised.description).toContain("in the rain");
+    expect(gemini.requests.map((r) => r.model)).toEqual(["gemini-3.5-flash-lite"]);
+    expect(JSON.parse(userText(0))).toEqual({
+      description: "the character under red umbrellas in the rain", findings: ['breaks rule "Avoid umbrellas": the prompt mentions "umbrellas"'], rules: ["Avoid umbrellas"],
+    });
+    await a.auditShot({ prompt: "p", requiredTerms: [], rules: [], model: "gemini-3.7-flash" });
+    await a.auditShot({ prompt: "p", requiredTerms: [], rules: [] });
+    expect(gemini.requests.map((r) => r.model)).toEqual(["gemini-3.5-flash-lite", "gemini-3.7-flash", "gemini-3.8-flash"]);
+    const refused = await a.auditShot({ prompt: "p", requiredTerms: [], rules: [], model: "gpt-4o" }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ClientError);
+    expect((refused as ClientError).userMessage).toBe('The project\'s model "gpt-4o" cannot be used here: set a gemini-2.x or gemini-3.x model for this role.');
+    expect(gemini.requests).toHaveLength(3); // refused before anything was sent
   });
 
   it("refuses model names the SDK cannot send audio to", () => {

@@ -64,6 +64,34 @@ describe.each(dbTargets)("on $name", (target) => {
       await expect(projects.create({ name: "x", settings: { imageModel: "" } })).rejects.toThrow("VALIDATION_ERROR");
     });
 
+    it("changes settings from chat: LoRA, models, approval policy and reference sheet, merged, validated, listed per owner", async () => {
+      const user = await createUsers(db).ensure({ platform: "discord", userId: `D-${randomUUID().slice(0, 8)}` });
+      // A first project can take the deployment's model as its LLM; an existing one keeps its own.
+      const first = await projects.ensureDefault(user.id, { llmModel: "gemini-3.8-flash" });
+      expect(first.config.globalSettings.llmModel).toBe("gemini-3.8-flash");
+      expect((await projects.ensureDefault(user.id, { llmModel: "gemini-3.5-flash" })).config.globalSettings.llmModel).toBe("gemini-3.8-flash");
+
+      const sheet = `${"a".repeat(64)}.png`;
+      // Two changes at once both land: each merges its own keys.
+      await Promise.all([
+        projects.updateSettings(first.id, { loraWeightsId: "miriN15" }),
+        projects.updateSettings(first.id, { requireHumanApproval: false, referenceSheetKey: sheet }),
+      ]);
+      const changed = await projects.updateSettings(first.id, { videoModel: "luma-ray-2", name: "Tour" });
+      expect(changed.name).toBe("Tour");
+      expect(changed.config.globalSettings).toEqual({
+        llmModel: "gemini-3.8-flash", imageModel: "flux-2-turbo", videoModel: "luma-ray-2", loraWeightsId: "miriN15", requireHumanApproval: false, referenceSheetKey: sheet,
+      });
+      expect((await projects.updateSettings(first.id, { referenceSheetKey: null })).config.globalSettings.referenceSheetKey).toBeUndefined();
+      await expect(projects.updateSettings(first.id, { loraWeightsId: "" })).rejects.toThrow("VALIDATION_ERROR");
+      await expect(projects.updateSettings(first.id, { referenceSheetKey: "../etc/passwd" })).rejects.toThrow("VALIDATION_ERROR");
+      await expect(projects.updateSettings(randomUUID(), { loraWeightsId: "x" })).rejects.toThrow("NOT_FOUND");
+
+      const other = await projects.create({ name: "B-sides", ownerUserId: user.id });
+      expect((await projects.listForOwner(user.id)).map((p) => p.id)).toEqual([first.id, other.id]);
+      expect(await projects.listForOwner("nobody")).toEqual([]);
+    });
+
     it("fills agent configs with defaults and keeps one active model per role", async () => {
       const p = await projects.create({ name: "Agents", settings: { llmModel: "gemini-2.5-pro" } });
       const defaults = await projects.agentConfigs(p.id);

@@ -11,8 +11,9 @@ import {
   buildVideoPrompt,
   checkImagePrompt,
   checkVideoPrompt,
+  engineModelCode,
   findIdentityDescriptors,
-  modelCodeFor,
+  imageModelCode,
   parsePromptPrefix,
   PromptPolicyError,
   promptPrefix,
@@ -21,40 +22,42 @@ import {
 } from "../graph/song/policy.js";
 import { auditPrompt } from "../tools/offline/song-analyst.js";
 
-const shotId = "0b6f3c1e-1111-4222-8333-444455556666";
-const versionId = "9a8b7c6d-aaaa-4bbb-8ccc-dddddddddddd";
+const tag = { shotNo: 3, versionNo: 2 };
 const IDENTITY_HEAVY =
   "Miri, a 12-year-old girl with long blonde hair and blue eyes, freckled and slim, runs along the beach at sunset.";
 
 describe("prompt prefix", () => {
-  it("is [ShotID]_[VersionID]_[ModelCode] and parses back", () => {
-    const prefix = promptPrefix({ shotId, versionId, modelCode: "F2" });
-    expect(prefix).toBe(`[${shotId}]_[${versionId}]_[F2]`);
-    expect(parsePromptPrefix(`${prefix} rest of prompt`)).toEqual({ shotId, versionId, modelCode: "F2" });
+  it("is [ShotID]_[VersionID]_[ModelCode] as a person reads it (S03_V2_KLING) and parses back", () => {
+    const prefix = promptPrefix({ ...tag, modelCode: "KLING" });
+    expect(prefix).toBe("S03_V2_KLING");
+    expect(parsePromptPrefix(`${prefix} rest of prompt`)).toEqual({ shotNo: 3, versionNo: 2, modelCode: "KLING" });
+    expect(promptPrefix({ shotNo: 112, versionNo: 14, modelCode: "FLUX2" })).toBe("S112_V14_FLUX2");
     expect(parsePromptPrefix("no prefix here")).toBeNull();
-    expect(() => promptPrefix({ shotId: "a]_[b", versionId, modelCode: "F2" })).toThrow(/ids/);
-    expect(() => promptPrefix({ shotId, versionId, modelCode: "XX" as never })).toThrow(/model code/);
+    expect(parsePromptPrefix("S03_V2_KLINGdom")).toBeNull();
+    expect(() => promptPrefix({ shotNo: 1.5, versionNo: 1, modelCode: "FLUX2" })).toThrow(/positive integers/);
+    expect(() => promptPrefix({ ...tag, modelCode: "x y" })).toThrow(/model code/);
   });
 
-  it("maps configured models to codes", () => {
-    expect(modelCodeFor(DEFAULT_GLOBAL_SETTINGS.imageModel, "image")).toBe("F2");
-    expect(modelCodeFor(DEFAULT_GLOBAL_SETTINGS.imageModel, "inpaint")).toBe("F2I");
-    expect(modelCodeFor(DEFAULT_GLOBAL_SETTINGS.videoModel, "video")).toBe("KO3");
-    expect(modelCodeFor("offline", "video")).toBe("OFF");
-    expect(() => modelCodeFor("sdxl", "image")).toThrow(/MODEL_CODES/);
+  it("names the model family the prompt is sent to: the image model, or the engine that renders the clip", () => {
+    expect(imageModelCode(DEFAULT_GLOBAL_SETTINGS.imageModel, "image")).toBe("FLUX2");
+    expect(imageModelCode(DEFAULT_GLOBAL_SETTINGS.imageModel, "inpaint")).toBe("FLUXINPAINT");
+    expect(imageModelCode("offline", "image")).toBe("OFFLINE");
+    // Another family is named by its own name, so the tag stays true.
+    expect(imageModelCode("sdxl-turbo", "image")).toBe("SDXL");
+    expect([engineModelCode("KLING"), engineModelCode("LUMA"), engineModelCode("GEMINI_PRO")]).toEqual(["KLING", "LUMA", "VEO"]);
   });
 });
 
 describe("image prompts", () => {
   it("start with the prefix, name the character only through the LoRA and carry every required term", () => {
     const prompt = buildImagePrompt({
-      shotId,
-      versionId,
+      ...tag,
+      modelCode: "FLUX2",
       shot: { description: IDENTITY_HEAVY },
       loraId: "miriN14",
       rules: ["Avoid bare shoulders", "Always blonde hair", "Always soft light"],
     });
-    expect(prompt.startsWith(`[${shotId}]_[${versionId}]_[F2] <lora:miriN14> miriN14,`)).toBe(true);
+    expect(prompt.startsWith("S03_V2_FLUX2 <lora:miriN14> miriN14,")).toBe(true);
     for (const term of REQUIRED_IMAGE_TERMS) expect(prompt).toContain(term);
     expect(checkImagePrompt(prompt, { loraId: "miriN14" })).toEqual([]);
     for (const word of ["blonde", "blue eyes", "12-year-old", "freckled", "slim", "Miri,"]) expect(prompt).not.toContain(word);
@@ -74,9 +77,9 @@ describe("image prompts", () => {
     const identity = violations.find((v) => v.startsWith("describes the character outside the LoRA"));
     expect(identity).toMatch(/"blonde"/);
     expect(identity).toMatch(/blue eyes"/);
-    const other = buildImagePrompt({ shotId, versionId, shot: { description: "x" }, loraId: "otherLora" });
+    const other = buildImagePrompt({ ...tag, modelCode: "FLUX2", shot: { description: "x" }, loraId: "otherLora" });
     expect(checkImagePrompt(other, { loraId: "miriN14" })).toEqual(["the prompt uses a LoRA other than the project's miriN14: otherLora"]);
-    expect(() => buildImagePrompt({ shotId, versionId, shot: { description: "x" }, loraId: "bad id>" })).toThrow(/LoRA/);
+    expect(() => buildImagePrompt({ ...tag, modelCode: "FLUX2", shot: { description: "x" }, loraId: "bad id>" })).toThrow(/LoRA/);
   });
 
   it("strips identity descriptors but keeps what the shot is about; negations are not descriptions", () => {
@@ -89,8 +92,8 @@ describe("image prompts", () => {
 
 describe("video prompts", () => {
   it("describe the static start frame first, then the action", () => {
-    const prompt = buildVideoPrompt({ shotId, versionId, shot: { description: IDENTITY_HEAVY }, rules: ["Avoid fast cuts"] });
-    expect(prompt.startsWith(`[${shotId}]_[${versionId}]_[KO3] Start frame: `)).toBe(true);
+    const prompt = buildVideoPrompt({ ...tag, modelCode: "KLING", shot: { description: IDENTITY_HEAVY }, rules: ["Avoid fast cuts"] });
+    expect(prompt.startsWith("S03_V2_KLING Start frame: ")).toBe(true);
     const start = prompt.indexOf("Start frame:"), action = prompt.indexOf("Action:");
     expect(start).toBeGreaterThan(0);
     expect(action).toBeGreaterThan(start);
@@ -102,11 +105,11 @@ describe("video prompts", () => {
   });
 
   it("refuses motion in the start frame and action first", () => {
-    expect(() => buildVideoPrompt({ shotId, versionId, shot: { description: "x" }, startFrame: "she walks into the room" })).toThrow(PromptPolicyError);
+    expect(() => buildVideoPrompt({ ...tag, modelCode: "KLING", shot: { description: "x" }, startFrame: "she walks into the room" })).toThrow(PromptPolicyError);
     const terms = REQUIRED_IMAGE_TERMS.join(", ");
-    const swapped = `[${shotId}]_[${versionId}]_[KO3] Action: she dances. Start frame: ${terms}, standing still.`;
+    const swapped = `S03_V2_KLING Action: she dances. Start frame: ${terms}, standing still.`;
     expect(checkVideoPrompt(swapped)).toEqual(expect.arrayContaining(['"Action:" comes before "Start frame:"', '"Start frame:" must come first, right after the prefix']));
-    const restless = `[${shotId}]_[${versionId}]_[KO3] Start frame: ${terms}, spinning in the rain. Action: she stops.`;
+    const restless = `S03_V2_KLING Start frame: ${terms}, spinning in the rain. Action: she stops.`;
     expect(checkVideoPrompt(restless)).toEqual([
       'the start frame describes motion ("spinning"); it must be the static resting state',
       "the start frame does not describe a resting state (still, standing, sitting…)",

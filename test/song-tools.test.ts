@@ -1,6 +1,6 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDuration, inspectAudio } from "../graph/intake-audio.js";
@@ -8,7 +8,10 @@ import { failure } from "./helpers/errors.js";
 import { createFfmpeg, type Ffmpeg } from "../tools/ffmpeg.js";
 import { createOfflineEmbedder, cosineSimilarity } from "../tools/offline/embedder.js";
 import { createOfflineSongAnalyst, distributeLyrics, parseRule, ruleFromFeedback } from "../tools/offline/song-analyst.js";
-import { createOfflineSongEditor, frameCounts } from "../tools/offline/song-editor.js";
+import { createOfflineSongEditor, frameCounts, stretchFactor } from "../tools/offline/song-editor.js";
+import { beatsIn, planCuts } from "../tools/beat-cuts.js";
+import { reviseDescription } from "../tools/offline/shot-fix.js";
+import { freezes } from "./helpers/freezes.js";
 import { createOfflineSongIllustrator } from "../tools/offline/song-illustrator.js";
 import type { Media, SongAnalysis, SongShot } from "../tools/ports.js";
 
@@ -185,6 +188,60 @@ describe("offline song analyst: analyzeSong", () => {
   });
 });
 
+describe("beats, downbeats and where shots are cut", () => {
+  it("finds the bar's first beat when the audio accents it, and guesses none when it does not", async () => {
+    // 120 bpm, the third beat of every bar (from 1 s, every 2 s) twice as loud.
+    const accented = await mp3("aevalsrc='sin(2*PI*60*t)*exp(-25*mod(t,0.5))*(0.45+0.45*between(mod(t,2),1,1.49))':s=44100:d=12", "accented");
+    const a = await analyst().analyzeSong({ audio: accented, minShotMs: 2000, maxShotMs: 4000 });
+    expect(a.downbeatsMs.length).toBeGreaterThanOrEqual(5);
+    for (const d of a.downbeatsMs) {
+      const phase = (((d - 1000) % 2000) + 2000) % 2000;
+      expect(Math.min(phase, 2000 - phase)).toBeLessThanOrEqual(40);
+    }
+    // Every kick alike: no phase stands out, so no downbeat is invented.
+    expect(analysis.beatsMs.length).toBeGreaterThan(40);
+    expect(analysis.downbeatsMs).toEqual([]);
+  });
+
+  it("plans shots from the clip lengths the engine renders: less of each paid clip is cut away", async () => {
+    const rendered = (a: SongAnalysis) => a.scenes.flatMap((s) => s.shots).map((s) => {
+      const len = s.endMs - s.startMs;
+      return len <= 5000 ? 5000 : 10_000; // Kling: the shortest clip that covers the shot
+    }).reduce((x, y) => x + y, 0);
+    const any = await analyst().analyzeSong({ audio: song, minShotMs: 3000, maxShotMs: 10_000 });
+    const kling = await analyst().analyzeSong({ audio: song, minShotMs: 3000, maxShotMs: 10_000, clipLengthsMs: [5000, 10_000] });
+    const shots = kling.scenes.flatMap((s) => s.shots);
+    expectTiling(shots, kling.durationMs);
+    for (const shot of shots.slice(1)) expect(kling.beatsMs.includes(shot.startMs) || kling.sections.some((x) => x.startMs === shot.startMs)).toBe(true);
+    expect(rendered(kling)).toBeLessThan(rendered(any));
+    expect(rendered(kling) - kling.durationMs).toBeLessThanOrEqual(0.25 * kling.durationMs);
+  });
+
+  it("cuts on the model's cuts moved to their nearest beat, on downbeats when free, and without waste when it can", () => {
+    const beats = Array.from({ length: 24 }, (_, i) => i * 500);
+    const cuts = planCuts(0, 12_000, { beatsMs: beats, modelCutsMs: [3_130, 7_880] }, { minShotMs: 2_000, maxShotMs: 6_000, lengthWeight: 0.05 });
+    expect(cuts).toEqual([0, 3_000, 8_000, 12_000]);
+    // Clip lengths 5 and 10 s, shots of at most 8 s: two 5 s shots waste nothing, so they beat
+    // cutting on the 4 s downbeat (a 4 s and a 6 s shot: 1 s and 4 s of paid clip thrown away).
+    const bars = { beatsMs: beats.filter((b) => b < 10_000), downbeatsMs: [0, 2_000, 4_000, 6_000, 8_000] };
+    expect(planCuts(0, 10_000, bars, { minShotMs: 3_000, maxShotMs: 8_000, clipLengthsMs: [5_000, 10_000] })).toEqual([0, 5_000, 10_000]);
+    // An engine that renders any length: the cut goes on a downbeat (4 s or 6 s cost the same).
+    const free = planCuts(0, 10_000, bars, { minShotMs: 3_000, maxShotMs: 8_000 });
+    expect(free).toHaveLength(3);
+    expect([4_000, 6_000]).toContain(free[1]);
+    // No beats and no model: only lengths decide, on a 100 ms grid.
+    expect(planCuts(0, 9_000, { beatsMs: [] }, { minShotMs: 2_000, maxShotMs: 4_000 })).toEqual([0, 3_000, 6_000, 9_000]);
+    expect(beatsIn(beats, 1_000, 3_000)).toBe(4);
+  });
+
+  it("fixes a refused description from the audit's findings, and leaves it when there is nothing it can fix", () => {
+    const findings = ['breaks rule "Avoid umbrellas": the prompt mentions "umbrellas"', 'breaks rule "Always soft light": the prompt lacks "soft light"'];
+    expect(reviseDescription("The character holds red umbrellas in the rain", findings, [])).toBe("The character holds in the rain, soft light");
+    const contradiction = ['missing required term "Mouth CLOSED"'];
+    expect(reviseDescription("A quiet street at dawn", contradiction, ["Never Mouth CLOSED"])).toBe("A quiet street at dawn");
+  });
+});
+
 describe("offline song analyst: audit, failures, masks", () => {
   const required = ["Child physique", "Young girl", "Mouth CLOSED"];
 
@@ -327,20 +384,20 @@ describe("offline song illustrator", () => {
 describe("offline song editor", () => {
   const COLOURS = ["red", "lime", "blue"] as const;
   const DURATIONS = [2000, 1500, 2500];
+  const shortSongFile = () => join(dir, "short.mp3");
 
-  async function clip(colour: string, o: { size: string; fps: number; frames: number }): Promise<Media> {
+  async function clip(colour: string, o: { size: string; fps: number; frames: number }): Promise<string> {
     const file = join(dir, `clip-${colour}-${o.size}-${o.fps}-${o.frames}.mp4`);
     await ffmpeg.run([
       "-f", "lavfi", "-i", `color=c=${colour}:s=${o.size}:r=${o.fps}`, "-frames:v", String(o.frames),
       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", file,
     ]);
-    return { data: new Uint8Array(await readFile(file)), contentType: "video/mp4" };
+    return file;
   }
 
   /** Which of red/green/blue dominates each frame of the render. */
-  async function frameColours(video: Media, name: string): Promise<number[]> {
-    const file = join(dir, `${name}.mp4`), raw = join(dir, `${name}.rgb`);
-    await writeFile(file, video.data);
+  async function frameColours(file: string, name: string): Promise<number[]> {
+    const raw = join(dir, `${name}.rgb`);
     await ffmpeg.run(["-i", file, "-an", "-vf", "scale=4:4", "-f", "rawvideo", "-pix_fmt", "rgb24", raw]);
     const bytes = await readFile(raw);
     const frames: number[] = [];
@@ -352,55 +409,85 @@ describe("offline song editor", () => {
     return frames;
   }
 
-  async function expectCutsOnShots(video: Media, name: string) {
-    const colours = await frameColours(video, name);
+  async function expectCutsOnShots(file: string, name: string) {
+    const colours = await frameColours(file, name);
     const counts = frameCounts(DURATIONS, 24);
     expect(counts).toEqual([48, 36, 60]);
     const expected = counts.flatMap((n, shot) => Array<number>(n).fill(shot)); // red=0, lime=1, blue=2
     expect(colours).toEqual(expected);
   }
 
-  async function probe(video: Media, name: string) {
-    const file = join(dir, `${name}-probe.mp4`);
-    await writeFile(file, video.data);
-    return ffmpeg.probeDetails(file);
+  /** The top-level boxes of an MP4, in file order. */
+  async function boxes(file: string): Promise<string[]> {
+    const bytes = await readFile(file);
+    const types: string[] = [];
+    for (let o = 0; o + 8 <= bytes.length; ) {
+      let size = bytes.readUInt32BE(o);
+      if (size === 1) size = Number(bytes.readBigUInt64BE(o + 8));
+      types.push(bytes.toString("latin1", o + 4, o + 8));
+      if (size < 8) break;
+      o += size;
+    }
+    return types;
   }
 
-  it("stream-copies clips that already fit and muxes the song", async () => {
-    const editor = createOfflineSongEditor({ ffmpeg, workDir: dir });
+  it("stream-copies clips that already fit and muxes the song, file to file, index first", async () => {
+    const workDir = join(dir, "render-copy");
+    const editor = createOfflineSongEditor({ ffmpeg, workDir });
     const clips = await Promise.all(COLOURS.map((c, i) => clip(c, { size: "320x180", fps: 24, frames: (DURATIONS[i] * 24) / 1000 })));
-    const { media, mode } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSong });
+    const { output, mode } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSongFile() });
     expect(mode).toBe("copy");
-    const p = await probe(media, "copy");
-    const songS = (await ffmpeg.probe(join(dir, "short.mp3"))).durationS;
+    // The output is a new file the caller owns; the editor's scratch folder is gone.
+    expect(await readdir(workDir)).toEqual([basename(output.path)]);
+    const p = await ffmpeg.probeDetails(output.path);
+    const songS = (await ffmpeg.probe(shortSongFile())).durationS;
     // Nothing is re-encoded in copy mode: the MP3 stream is muxed as it is.
     expect(p).toMatchObject({ videoCodec: "h264", audioCodec: "mp3", width: 320, height: 180 });
     expect(Math.abs(p.durationS - songS)).toBeLessThan(FRAME_S);
     expect(Math.abs(p.durationS - 6)).toBeLessThan(FRAME_S);
-    await expectCutsOnShots(media, "copy-frames");
+    // Chat players can start it before the download ends: the index comes before the media data.
+    const order = await boxes(output.path);
+    expect(order.indexOf("moov")).toBeGreaterThan(-1);
+    expect(order.indexOf("moov")).toBeLessThan(order.indexOf("mdat"));
+    await expectCutsOnShots(output.path, "copy-frames");
   });
 
-  it("re-encodes once when clips differ or do not fit: cut, held, scaled, on the boundaries", async () => {
+  it("re-encodes once when clips differ or do not fit: cut, slowed, scaled, on the boundaries", async () => {
     const editor = createOfflineSongEditor({ ffmpeg, workDir: dir });
     const clips = await Promise.all([
       clip("red", { size: "640x360", fps: 30, frames: 120 }), // too long: cut to 2 s
-      clip("lime", { size: "320x180", fps: 24, frames: 24 }), // too short: held on its last frame
+      clip("lime", { size: "320x180", fps: 24, frames: 24 }), // too short: slowed to 1.5 s
       clip("blue", { size: "320x240", fps: 25, frames: 75 }), // other size and rate, too long
     ]);
-    const { media, mode } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSong });
+    const { output, mode } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSongFile() });
     expect(mode).toBe("reencode");
-    const p = await probe(media, "reencode");
+    const p = await ffmpeg.probeDetails(output.path);
     expect(p).toMatchObject({ videoCodec: "h264", audioCodec: "aac", width: 640, height: 360 });
     expect(p.frameRate).toBeCloseTo(24, 3);
-    const songS = (await ffmpeg.probe(join(dir, "short.mp3"))).durationS;
+    const songS = (await ffmpeg.probe(shortSongFile())).durationS;
     expect(Math.abs(p.durationS - songS)).toBeLessThan(FRAME_S);
-    await expectCutsOnShots(media, "reencode-frames");
+    await expectCutsOnShots(output.path, "reencode-frames");
+  });
+
+  it("never holds a short clip's last frame: it is slowed to fill its shot (freezedetect finds nothing)", async () => {
+    // Moving pictures (a test pattern with a running clock): any held frame shows as a freeze.
+    const moving = async (name: string, seconds: number) => {
+      const file = join(dir, `moving-${name}.mp4`);
+      await ffmpeg.run(["-f", "lavfi", "-i", `testsrc2=s=320x180:r=24:d=${seconds}`, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", file]);
+      return file;
+    };
+    const clips = [await moving("a", 3), await moving("b", 1), await moving("c", 3)]; // b: 1 s for a 1.5 s shot
+    const editor = createOfflineSongEditor({ ffmpeg, workDir: dir });
+    const { output } = await editor.renderSong({ clips, durationsMs: DURATIONS, audio: shortSongFile() });
+    expect(await freezes(ffmpeg, output.path)).toEqual([]);
+    expect(stretchFactor(1, 36, 24)).toBeCloseTo(1.5, 6);
+    expect(stretchFactor(3, 36, 24)).toBe(1);
   });
 
   it("refuses shots that do not belong to the song", async () => {
     const editor = createOfflineSongEditor({ ffmpeg, workDir: dir });
     const one = await clip("red", { size: "320x180", fps: 24, frames: 24 });
-    await expect(editor.renderSong({ clips: [one], durationsMs: [1000], audio: shortSong })).rejects.toThrow(/not this song's shots/);
-    await expect(editor.renderSong({ clips: [one], durationsMs: [1000, 5000], audio: shortSong })).rejects.toThrow(/1 clips for 2/);
+    await expect(editor.renderSong({ clips: [one], durationsMs: [1000], audio: shortSongFile() })).rejects.toThrow(/not this song's shots/);
+    await expect(editor.renderSong({ clips: [one], durationsMs: [1000, 5000], audio: shortSongFile() })).rejects.toThrow(/1 clips for 2/);
   });
 });

@@ -5,6 +5,9 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { inspect } from "node:util";
 import { BlobNotFoundError, blobKey } from "../store/blobs.js";
 import { SupabaseBlobsError, createSupabaseBlobs } from "../store/supabase-blobs.js";
@@ -48,6 +51,30 @@ describe("createSupabaseBlobs", () => {
     // The service role key goes out as both the bearer token and the apikey, on every call.
     expect(standin.requests.length).toBeGreaterThanOrEqual(3);
     expect(standin.requests.every((r) => r.bearerOk && r.apikeyOk)).toBe(true);
+  });
+
+  it("stores a file by streaming it and hands a blob back as a temp file, checked against its key", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sb-files-"));
+    try {
+      const store = blobs({ tempDir: dir });
+      const bytes = randomBytes(3 * 1024 * 1024 + 17); // several chunks of the stream
+      const source = join(dir, "render.mp4");
+      await writeFile(source, bytes);
+      const key = await store.putFile(source, "video/mp4");
+      expect(key).toBe(blobKey({ data: bytes, contentType: "video/mp4" }));
+      expect(Buffer.from(standin.objects.get(`media/${key}`)?.data ?? []).equals(bytes)).toBe(true);
+      // The file was handed over: it is gone from where it was.
+      await expect(stat(source)).rejects.toThrow(/ENOENT/);
+
+      const local = await store.file(key);
+      expect((await readFile(local.path)).equals(bytes)).toBe(true);
+      await local.release();
+      await expect(stat(local.path)).rejects.toThrow(/ENOENT/);
+      expect(await readdir(dir)).toEqual([]);
+      await expect(store.file(blobKey(png()))).rejects.toBeInstanceOf(BlobNotFoundError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it.each(["legacy", "http"] as const)("stores the same bytes once; a second put is harmless (%s error statuses)", async (mode) => {

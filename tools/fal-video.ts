@@ -63,17 +63,28 @@ function nearest(allowed: readonly number[], seconds: number): number {
 }
 
 /**
+ * The clip lengths each engine's model takes: Kling v2.5-turbo pro "5" | "10" (endpoints.d.ts),
+ * Luma ray-2 "5s" | "9s", Veo 3.1 "4s" | "6s" | "8s". The song route plans shots from them.
+ */
+export const CLIP_LENGTHS_S: Record<ProductionEngine, readonly number[]> = {
+  KLING: [5, 10],
+  LUMA: [5, 9],
+  GEMINI_PRO: [4, 6, 8],
+};
+
+/**
  * The clip each engine renders for a requested length: the request (buildEngineInput) and the price
  * list (bot/prices.ts) both read it, so what is booked is what is asked for.
  */
 export function billedClip(engine: ProductionEngine, durationS: number): BilledClip {
+  const seconds = nearest(CLIP_LENGTHS_S[engine], durationS);
   switch (engine) {
-    case "KLING": // v2.5-turbo pro: "5" | "10" (endpoints.d.ts), one output resolution
-      return { seconds: nearest([5, 10], durationS), resolution: "native" };
-    case "LUMA": // ray-2: "5s" | "9s"; 720p costs twice 540p (providers.md prices)
-      return { seconds: nearest([5, 9], durationS), resolution: "720p" };
-    case "GEMINI_PRO": // Veo 3.1: "4s" | "6s" | "8s", billed per second
-      return { seconds: nearest([4, 6, 8], durationS), resolution: "720p" };
+    case "KLING": // one output resolution
+      return { seconds, resolution: "native" };
+    case "LUMA": // 720p costs twice 540p (providers.md prices)
+      return { seconds, resolution: "720p" };
+    case "GEMINI_PRO": // billed per second
+      return { seconds, resolution: "720p" };
   }
 }
 
@@ -184,6 +195,7 @@ export function createFalVideoEngine(options: FalVideoEngineOptions): VideoEngin
   return {
     engine,
     model,
+    clipLengthsS: CLIP_LENGTHS_S[engine],
 
     submit(request, idempotencyKey) {
       // Within this process a retry (ours or the runner's) after a lost answer must not pay twice:

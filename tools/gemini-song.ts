@@ -9,13 +9,17 @@
  *   integer ms, each between minShotMs and maxShotMs whenever the song's length allows it.
  * - auditShot: Gemini's judgement (rules, modesty, looks described outside the LoRA) united with
  *   the deterministic checks of the offline audit, so a missing mandatory term is never missed.
+ * - reviseShot: the automatic fix of a refused draft, rewritten by the model from the audit's
+ *   findings, then the findings code can act on applied as well (offline/shot-fix.ts).
  * - analyzeFailure: one short rule from the rejection, with the rejected image inline.
+ * Every call may name its model (the project's choice for the role); the default is `model`.
  * - maskFor: Gemini locates the region in its native box format, the mask is drawn here.
  *
- * durationMs is measured from the file (music-metadata, every frame scanned, as intake does) and
- * only falls back to the model's claim when the file cannot be read. It counts the encoder's
- * priming and padding, so it is a few tens of ms longer than the offline analyst's decoded length.
- * beatsMs is empty: Gemini hears audio at about 30 ms per token and is not a beat tracker.
+ * Timing comes from the decoded audio, not from the model (Gemini hears audio at about 30 ms per
+ * token and is not a beat tracker): with `songSignal`, the duration is the decoded length, the
+ * beats, downbeats and sections are measured, the tempo and bar grid are told to the model, and
+ * its cuts are moved onto the beats. Without it, the duration is measured from the file
+ * (music-metadata, every frame: a few tens of ms of encoder padding more) and beats stay empty.
  *
  * Retries are off in the SDK (maxRetries 0): the resilience layer owns them. Errors are mapped as
  * in gemini.ts, by gemini-errors.ts (429 RetryInfo → retryAfterMs, blocked → ClientError).
@@ -28,10 +32,11 @@ import { z } from "zod";
 import type { Media, ShotAudit, SongAnalysis, SongAnalysisInput, SongAnalyst } from "./ports.js";
 import { readLyrics } from "./offline/audio-signal.js";
 import { auditPrompt } from "./offline/shot-rules.js";
+import { reviseDescription } from "./offline/shot-fix.js";
 import { MAX_INPUT_PIXELS } from "./offline/image-stats.js";
 import { ClientError, anySignal, attemptSignal } from "./resilience.js";
 import { PROVIDER, geminiError, invalidAnswer, validateAnswer as validate } from "./gemini-errors.js";
-import { SongPlanSchema, planToAnalysis } from "./song-plan.js";
+import { SongPlanSchema, planToAnalysis, type SongSignal } from "./song-plan.js";
 
 export { SongPlanSchema, normaliseScenes, type ModelScene, type ShotLimits } from "./song-plan.js";
 
@@ -51,6 +56,11 @@ export interface GeminiSongAnalystOptions {
   temperature?: number;
   /** The song's length in ms, or null when unknown. Default: music-metadata over every frame. */
   measureDurationMs?: (audio: Media) => Promise<number | null>;
+  /**
+   * The decoded audio's timing (offline/song-analyst.ts createSongSignal): beats, downbeats and
+   * sections that the plan's cuts are moved onto. Without it cuts stay on a 100 ms grid.
+   */
+  songSignal?: (audio: Media, minShotMs?: number) => Promise<SongSignal>;
 }
 
 /** Gemini's inline payload limit is far higher (providers.md §3.2); intake caps songs at 20 MB too. */
@@ -69,6 +79,10 @@ const MASK_PADDING = 0.02;
 export const ShotAuditSchema = z.object({
   ok: z.boolean().describe("true only when violations is empty"),
   violations: z.array(z.string()).describe("one short sentence per violation"),
+});
+
+export const RevisedShotSchema = z.object({
+  revised_description: z.string().describe("the shot description rewritten so that none of the findings holds any more"),
 });
 
 export const FailureRuleSchema = z.object({
@@ -107,6 +121,11 @@ You get JSON with the prompt, required_terms and rules. Report every violation, 
 The required terms themselves are not violations, and neither is a mention inside a negation ("no bare shoulders").
 ok is true only when violations is empty. Return JSON.`;
 
+const REVISE_PROMPT = `An audit refused the image prompt drafted from a music-video shot description. Rewrite the description so that none of its findings holds any more.
+You get JSON with the description, the audit's findings and the project's rules. Remove or replace what a finding or a rule forbids, add what a rule requires, and keep everything else the shot shows (setting, action, framing, light, mood).
+Never add the character's looks; mandatory clothing terms are added later by code, so do not repeat them.
+Return JSON.`;
+
 const FAILURE_PROMPT = `A user rejected a generated image of a music video. From the prompt, the user's feedback and the image, write ONE rule that would have prevented the problem in future shots.
 The rule reads "Avoid <thing>" or "Always <thing>", where <thing> is a short noun phrase ("Avoid bare shoulders", "Always long sleeves"): one line, at most ${MAX_RULE_CHARS} characters, general enough to apply to other shots (no shot ids, no seeds). Later prompts are checked against it word for word.
 ${LOOKS}
@@ -121,11 +140,12 @@ Return JSON.`;
 // Errors (mapped as in gemini.ts, by gemini-errors.ts)
 // ---------------------------------------------------------------------------------------------
 
-type Task = "song" | "audit" | "failure" | "mask";
+type Task = "song" | "audit" | "revise" | "failure" | "mask";
 
 const FAILURE_MESSAGE: Record<Task, string> = {
   song: "Analysing the song failed. Please try again.",
   audit: "Checking the shot prompt failed. Please try again.",
+  revise: "Fixing the shot description failed. Please try again.",
   failure: "Learning from the rejection failed. Please try again.",
   mask: "Finding the region to edit failed. Please try again.",
 };
@@ -146,20 +166,47 @@ const GEMINI_AUDIO: Record<string, string> = {
   "audio/flac": "audio/flac",
 };
 
+/** This SDK sends audio and images only to gemini-2.x and gemini-3.x model names. */
+const MEDIA_MODEL = /^gemini-[23]/;
+
 export function createGeminiSongAnalyst(options: GeminiSongAnalystOptions): SongAnalyst {
   const { apiKey } = options;
   const model = options.model.replace(/^models\//, "");
-  if (!/^gemini-[23]/.test(model)) {
+  if (!MEDIA_MODEL.test(model)) {
     throw new Error(`Gemini model "${model}" cannot take audio or images through this SDK: use a gemini-2.x or gemini-3.x model name`);
   }
   const deadlineMs = options.deadlineMs ?? 60_000;
   const songDeadlineMs = options.songDeadlineMs ?? 180_000;
   const measureDurationMs = options.measureDurationMs ?? mp3DurationMs;
-  const chat = new ChatGoogleGenerativeAI({ model, apiKey, baseUrl: options.baseUrl, maxRetries: 0, temperature: options.temperature ?? 0.2 });
-  const planModel = chat.withStructuredOutput(SongPlanSchema, { name: "song_plan" });
-  const auditModel = chat.withStructuredOutput(ShotAuditSchema, { name: "shot_audit" });
-  const ruleModel = chat.withStructuredOutput(FailureRuleSchema, { name: "failure_rule" });
-  const regionModel = chat.withStructuredOutput(RegionSchema, { name: "edit_region" });
+
+  /**
+   * One set of structured-output runnables per model: the project's agent configuration may name
+   * a different model for each role, and building them once keeps a call as cheap as with one.
+   */
+  const byModel = new Map<string, ReturnType<typeof runnablesFor>>();
+  const runnablesFor = (name: string) => {
+    const chat = new ChatGoogleGenerativeAI({ model: name, apiKey, baseUrl: options.baseUrl, maxRetries: 0, temperature: options.temperature ?? 0.2 });
+    return {
+      plan: chat.withStructuredOutput(SongPlanSchema, { name: "song_plan" }),
+      audit: chat.withStructuredOutput(ShotAuditSchema, { name: "shot_audit" }),
+      revise: chat.withStructuredOutput(RevisedShotSchema, { name: "revised_shot" }),
+      rule: chat.withStructuredOutput(FailureRuleSchema, { name: "failure_rule" }),
+      region: chat.withStructuredOutput(RegionSchema, { name: "edit_region" }),
+    };
+  };
+  /** The runnables of the model a call names (the project's choice for the role), else the default's. */
+  const using = (requested: string | undefined) => {
+    const name = (requested ?? model).replace(/^models\//, "");
+    if (!MEDIA_MODEL.test(name)) {
+      throw new ClientError({
+        provider: PROVIDER, code: "INVALID_REQUEST", message: `model "${name}" is not a Gemini 2.x or 3.x model`,
+        userMessage: `The project's model "${name.slice(0, 60)}" cannot be used here: set a gemini-2.x or gemini-3.x model for this role.`,
+      });
+    }
+    let runnables = byModel.get(name);
+    if (!runnables) byModel.set(name, (runnables = runnablesFor(name)));
+    return runnables;
+  };
 
   type Runnable<T> = { invoke(input: BaseMessage[], config?: { signal?: AbortSignal }): Promise<T> };
   async function invoke<T>(task: Task, runnable: Runnable<T>, messages: BaseMessage[]): Promise<T> {
@@ -174,7 +221,9 @@ export function createGeminiSongAnalyst(options: GeminiSongAnalystOptions): Song
   const inline = (media: Media, mimeType = media.contentType) => ({ mimeType, data: Buffer.from(media.data).toString("base64") });
 
   return {
-    async analyzeSong(input: SongAnalysisInput): Promise<SongAnalysis> {
+    model,
+
+    async analyzeSong(input: SongAnalysisInput & { model?: string }): Promise<SongAnalysis> {
       const { audio, minShotMs, maxShotMs } = input;
       // RangeError: a caller's bug, which the resilience layer neither retries nor counts.
       if (!(minShotMs > 0) || !(maxShotMs >= minShotMs)) throw new RangeError(`need 0 < minShotMs <= maxShotMs, got ${minShotMs} and ${maxShotMs}`);
@@ -188,23 +237,27 @@ export function createGeminiSongAnalyst(options: GeminiSongAnalystOptions): Song
           userMessage: `The song is over ${MAX_INLINE_AUDIO_BYTES / 1024 / 1024} MB. Export it at a lower bitrate and send it again.`,
         });
       }
-      const [measuredMs, tagLyrics] = await Promise.all([measureDurationMs(audio), readLyrics(audio.data)]);
+      const [measuredMs, tagLyrics, signal] = await Promise.all([
+        measureDurationMs(audio), readLyrics(audio.data), options.songSignal ? options.songSignal(audio, minShotMs) : null,
+      ]);
+      const lengthMs = signal?.durationMs ?? measuredMs;
       const facts = [
-        measuredMs ? `The track is ${measuredMs} ms long.` : "",
+        lengthMs ? `The track is ${lengthMs} ms long.` : "",
+        signal ? beatFacts(signal) : "",
         `Every shot must last between ${minShotMs} and ${maxShotMs} ms.`,
         tagLyrics ? `Lyrics from the file's tags (may be incomplete or differ from what is sung):\n${tagLyrics}` : "",
       ].filter(Boolean);
-      const raw = await invoke("song", planModel, [
+      const raw = await invoke("song", using(input.model).plan, [
         new SystemMessage(SONG_PROMPT),
         // Media first, then the instructions: Google's advice for prompts with one media part.
         new HumanMessage({ content: [{ type: "audio", ...inline(audio, mimeType) }, { type: "text", text: `Plan the video for this song.\n${facts.join("\n")}` }] }),
       ]);
       const plan = validate(SongPlanSchema, raw);
-      return planToAnalysis(plan, { measuredMs, minShotMs, maxShotMs, tagLyrics });
+      return planToAnalysis(plan, { measuredMs, minShotMs, maxShotMs, tagLyrics, signal, clipLengthsMs: input.clipLengthsMs });
     },
 
-    async auditShot({ prompt, requiredTerms, rules }): Promise<ShotAudit> {
-      const raw = await invoke("audit", auditModel, [
+    async auditShot({ prompt, requiredTerms, rules, model: requested }): Promise<ShotAudit> {
+      const raw = await invoke("audit", using(requested).audit, [
         new SystemMessage(AUDIT_PROMPT),
         new HumanMessage(JSON.stringify({ prompt, required_terms: requiredTerms, rules })),
       ]);
@@ -216,9 +269,20 @@ export function createGeminiSongAnalyst(options: GeminiSongAnalystOptions): Song
       return { ok: violations.length === 0, violations };
     },
 
-    async analyzeFailure({ prompt, feedback, image }) {
+    async reviseShot({ description, violations, rules, model: requested }) {
+      const raw = await invoke("revise", using(requested).revise, [
+        new SystemMessage(REVISE_PROMPT),
+        new HumanMessage(JSON.stringify({ description, findings: violations, rules })),
+      ]);
+      const revised = validate(RevisedShotSchema, raw).revised_description.replace(/[\x00-\x1F\x7F]+/g, " ").replace(/\s+/g, " ").trim();
+      // The findings code can act on are acted on as well: a model that overlooks one must not make
+      // the next attempt repeat this one.
+      return { description: reviseDescription(revised || description, violations, rules) };
+    },
+
+    async analyzeFailure({ prompt, feedback, image, model: requested }) {
       if (!feedback.trim()) throw new RangeError("analyzeFailure needs the user's feedback to formulate a rule");
-      const raw = await invoke("failure", ruleModel, [
+      const raw = await invoke("failure", using(requested).rule, [
         new SystemMessage(FAILURE_PROMPT),
         new HumanMessage({
           content: [
@@ -232,9 +296,9 @@ export function createGeminiSongAnalyst(options: GeminiSongAnalystOptions): Song
       return { rule };
     },
 
-    async maskFor({ image, instruction }): Promise<Media> {
+    async maskFor({ image, instruction, model: requested }): Promise<Media> {
       const { width, height } = await imageSize(image);
-      const raw = await invoke("mask", regionModel, [
+      const raw = await invoke("mask", using(requested).region, [
         new SystemMessage(REGION_PROMPT),
         new HumanMessage({ content: [{ type: "image", ...inline(image) }, { type: "text", text: `Edit instruction: ${instruction}` }] }),
       ]);
@@ -247,6 +311,13 @@ export function createGeminiSongAnalyst(options: GeminiSongAnalystOptions): Song
 // ---------------------------------------------------------------------------------------------
 // Measuring the song
 // ---------------------------------------------------------------------------------------------
+
+/** The measured tempo and bar grid, so the model plans its cuts on bars the audio really has. */
+function beatFacts(signal: SongSignal): string {
+  if (!signal.bpm || signal.beatsMs.length === 0) return "The track has no steady beat.";
+  const bar = signal.downbeatsMs.length >= 2 ? `; bars start at ${signal.downbeatsMs[0]} ms and every ${Math.round(240_000 / signal.bpm)} ms after` : "";
+  return `Measured tempo: ${signal.bpm} bpm (a beat every ${Math.round(60_000 / signal.bpm)} ms, the first at ${signal.beatsMs[0]} ms${bar}).`;
+}
 
 async function mp3DurationMs(audio: Media): Promise<number | null> {
   try {

@@ -1,3 +1,4 @@
+import { open } from "node:fs/promises";
 import { createFile, MP4BoxBuffer } from "mp4box";
 import type { ProbeDetails } from "./ffmpeg.js";
 
@@ -7,13 +8,47 @@ import type { ProbeDetails } from "./ffmpeg.js";
  * string (e.g. avc1.64001f) carries profile and level, so it stands in for both.
  */
 export function mp4Info(data: Uint8Array): ProbeDetails {
+  return parseHeader(headerBoxes(data));
+}
+
+/**
+ * The same, from a file: only the ftyp and moov boxes are read (a few hundred KB of a clip),
+ * found by walking the top-level box headers.
+ */
+export async function mp4InfoOfFile(path: string): Promise<ProbeDetails> {
+  const handle = await open(path, "r");
+  try {
+    const { size } = await handle.stat();
+    const head = Buffer.alloc(16);
+    const kept: Buffer[] = [];
+    for (let offset = 0; offset + 8 <= size; ) {
+      const { bytesRead } = await handle.read(head, 0, 16, offset);
+      if (bytesRead < 8) break;
+      let boxSize = head.readUInt32BE(0);
+      const type = head.toString("latin1", 4, 8);
+      if (boxSize === 1 && bytesRead >= 16) boxSize = Number(head.readBigUInt64BE(8));
+      if (boxSize === 0) boxSize = size - offset;
+      if (boxSize < 8) break;
+      if (type === "ftyp" || type === "moov") {
+        const box = Buffer.alloc(Math.min(boxSize, size - offset));
+        await handle.read(box, 0, box.length, offset);
+        kept.push(box);
+      }
+      offset += boxSize;
+    }
+    return parseHeader(Buffer.concat(kept));
+  } finally {
+    await handle.close();
+  }
+}
+
+function parseHeader(header: Buffer): ProbeDetails {
   const file = createFile();
   let info: { duration: number; timescale: number; tracks: Array<Record<string, any>> } | undefined;
   file.onReady = (ready: typeof info) => (info = ready);
   file.onError = (_module: string, message: string) => {
     throw new Error(`not a readable MP4: ${message}`);
   };
-  const header = headerBoxes(data);
   file.appendBuffer(MP4BoxBuffer.fromArrayBuffer(header.buffer.slice(header.byteOffset, header.byteOffset + header.byteLength) as ArrayBuffer, 0));
   file.flush();
   if (!info) throw new Error("not a readable MP4: no movie header");

@@ -3,8 +3,9 @@
  * (tools/offline, no network, real media) and a real one (Gemini, DeepSeek, fal).
  * Nodes receive ports through the LangGraph runtime context and never read env.
  *
- * Media crosses ports as bytes in memory; it is stored in the blob store by the caller and
- * only its key ever reaches graph state.
+ * Images and short media cross ports as bytes in memory; videos that get long (a stitched song)
+ * cross as files: the editors read clips where the blob store keeps them and write their output to
+ * a file the caller moves into the store. Either way only blob keys ever reach graph state.
  */
 
 /** Bytes plus their MIME type. Never put one of these into graph state. */
@@ -14,6 +15,8 @@ export interface Media {
 }
 
 export const PRODUCTION_ENGINES = ["KLING", "LUMA", "GEMINI_PRO"] as const;
+/** FLUX.2 multi-reference: references a shot image is drawn with (fal's flux-2/lora/edit reads 3). */
+export const MAX_SHOT_REFERENCES = 3;
 /** A video engine of the spec's routing table. */
 export type ProductionEngine = (typeof PRODUCTION_ENGINES)[number];
 
@@ -173,6 +176,11 @@ export interface VideoEngine {
   readonly engine: ProductionEngine;
   /** Model id or "offline", recorded with every clip. */
   readonly model: string;
+  /**
+   * The clip lengths it can render, in seconds, shortest first (Kling 5 and 10); absent when it
+   * renders any length. A request for another length gets the nearest of these.
+   */
+  readonly clipLengthsS?: readonly number[];
   submit(request: ClipRequest, idempotencyKey: string): Promise<{ requestId: string }>;
   /** One status call; never waits for the render. */
   status(requestId: string, signal?: AbortSignal): Promise<RenderStatus>;
@@ -185,6 +193,21 @@ export interface VideoEngine {
   cancel(requestId: string): Promise<void>;
 }
 
+/**
+ * A blob as a file on this machine, for tools that read files (ffmpeg). Call release() when done:
+ * a local store hands out its own file (release does nothing), remote storage a temp download.
+ */
+export interface BlobFile {
+  path: string;
+  release(): Promise<void>;
+}
+
+/** A file an editor wrote; the caller owns it (moves it into the blob store, or deletes it). */
+export interface EditorOutput {
+  path: string;
+  contentType: string;
+}
+
 export interface ProbeResult {
   durationS: number;
   videoCodec: string | null;
@@ -194,11 +217,12 @@ export interface ProbeResult {
   frameRate: number;
 }
 
-/** ffmpeg: assembling and inspecting media. */
+/** ffmpeg: assembling and inspecting media, file to file. */
 export interface Editor {
-  /** Concatenates clips in order into one H.264 MP4. */
-  concat(clips: Media[]): Promise<Media>;
-  probe(media: Media): Promise<ProbeResult>;
+  /** Concatenates clip files in order into one H.264 MP4, written to a new file the caller owns. */
+  concat(clips: string[]): Promise<EditorOutput>;
+  /** Bytes are written to scratch first; a path is read where it is. */
+  probe(media: Media | string): Promise<ProbeResult>;
 }
 
 /** Content-addressed media storage: the same bytes always get the same key. */
@@ -208,6 +232,13 @@ export interface Blobs {
   /** A URL a surface or provider can fetch: file:// locally, a signed https URL on Supabase. */
   url(key: string): Promise<string>;
   has(key: string): Promise<boolean>;
+  /** The blob as a file: the store's own file locally, downloaded once to a temp file otherwise. */
+  file(key: string): Promise<BlobFile>;
+  /**
+   * Stores a file's bytes under their hash, streaming them (never whole in memory). The file is
+   * moved into the store (or uploaded and deleted): it is no longer the caller's afterwards.
+   */
+  putFile(path: string, contentType: string): Promise<string>;
 }
 
 
@@ -233,8 +264,10 @@ export interface SongScene {
 export interface SongAnalysis {
   durationMs: number;
   bpm: number | null;
-  /** Detected beats (ms), used to snap shot boundaries. */
+  /** Beats detected in the decoded audio (ms): shot boundaries are cut on them. */
   beatsMs: number[];
+  /** The first beat of each bar, when the audio shows which one it is; preferred cut points. */
+  downbeatsMs: number[];
   /** Section changes (verse/chorus/…), when the signal shows them. */
   sections: Array<{ startMs: number; endMs: number; label: string }>;
   scenes: SongScene[];
@@ -244,9 +277,15 @@ export interface SongAnalysis {
 
 export interface SongAnalysisInput {
   audio: Media;
-  /** Shots longer than this are split (video engines make 5–10 s clips). */
+  /** Shots longer than this are split: no engine of the fallback chain could render them whole. */
   maxShotMs: number;
   minShotMs: number;
+  /**
+   * The clip lengths the routed engine renders (Kling 5 and 10 s): each shot's clip is the shortest
+   * of them that covers it and is cut to the shot, so shots are planned to waste little of it.
+   * Absent: the engine renders any length.
+   */
+  clipLengthsMs?: number[];
 }
 
 /** Result of the VALIDATION state: does a drafted shot prompt honour constraints and rules? */
@@ -255,13 +294,26 @@ export interface ShotAudit {
   violations: string[];
 }
 
+/**
+ * The song route's language and vision model. Every call may name the model it runs on: the
+ * project's agent configuration chooses one per role (core/project-config.ts AGENT_ROLES); without
+ * one, the adapter's own default (`model`) answers.
+ */
 export interface SongAnalyst {
-  analyzeSong(input: SongAnalysisInput): Promise<SongAnalysis>;
-  auditShot(input: { prompt: string; requiredTerms: string[]; rules: string[] }): Promise<ShotAudit>;
+  /** The model used when a call names none ("offline" for the offline analyst). */
+  readonly model: string;
+  analyzeSong(input: SongAnalysisInput & { model?: string }): Promise<SongAnalysis>;
+  auditShot(input: { prompt: string; requiredTerms: string[]; rules: string[]; model?: string }): Promise<ShotAudit>;
+  /**
+   * The automatic fix of a refused draft: the shot's description rewritten so that the audit's
+   * findings no longer hold (what the rules forbid removed, what they require added), everything
+   * else kept. Returns the description unchanged when it finds nothing to change.
+   */
+  reviseShot(input: { description: string; violations: string[]; rules: string[]; model?: string }): Promise<{ description: string }>;
   /** Turns a rejection into one short, reusable rule (the active rulebook). */
-  analyzeFailure(input: { prompt: string; feedback: string; image: Media | null }): Promise<{ rule: string }>;
+  analyzeFailure(input: { prompt: string; feedback: string; image: Media | null; model?: string }): Promise<{ rule: string }>;
   /** A mask (white = change) of the region the instruction talks about, same size as the image. */
-  maskFor(input: { image: Media; instruction: string }): Promise<Media>;
+  maskFor(input: { image: Media; instruction: string; model?: string }): Promise<Media>;
 }
 
 export interface Embedder {
@@ -285,17 +337,20 @@ export interface SongIllustrator {
 }
 
 export interface SongRenderInput {
-  /** One clip per shot, in order. */
-  clips: Media[];
+  /** One clip file per shot, in order (read where they are; see Blobs.file). */
+  clips: string[];
   /** Each shot's exact duration; clips are cut to it. */
   durationsMs: number[];
-  /** The original MP3, muxed as the soundtrack. */
-  audio: Media;
+  /** The original MP3's file, muxed as the soundtrack. */
+  audio: string;
 }
 
 export interface SongEditor {
-  /** Cuts, concatenates and muxes in one pass, or copies streams when clips already fit. */
-  renderSong(input: SongRenderInput): Promise<{ media: Media; mode: "copy" | "reencode" }>;
+  /**
+   * Cuts, concatenates and muxes in one pass, or copies streams when clips already fit. Writes a
+   * new file the caller owns.
+   */
+  renderSong(input: SongRenderInput): Promise<{ output: EditorOutput; mode: "copy" | "reencode" }>;
 }
 
 /** Every port the graph uses, injected once through the runtime context. */

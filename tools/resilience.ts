@@ -386,6 +386,7 @@ export function createResilience(options: ResilienceOptions): Resilience {
     return {
       engine: engine.engine,
       model: engine.model,
+      ...(engine.clipLengthsS && { clipLengthsS: engine.clipLengthsS }),
       submit,
       status: (requestId, signal) => measured(provider, "status", () => call(provider, (s) => engine.status(requestId, s), ask, signal)),
       result: (requestId, signal) => measured(provider, "result", () => call(provider, (s) => engine.result(requestId, s), { ...ask, timeoutMs: policy.timeoutMs }, signal)),
@@ -408,7 +409,9 @@ export function createResilience(options: ResilienceOptions): Resilience {
       // A song's analysis and LoRA images take longer than the spec's brand-route deadlines.
       ...(sa && {
         songAnalyst: {
+          model: sa.model,
           analyzeSong: wrap(a, sa.analyzeSong.bind(sa), { timeoutMs: 200_000 }), auditShot: wrap(a, sa.auditShot.bind(sa)),
+          reviseShot: wrap(a, sa.reviseShot.bind(sa)),
           analyzeFailure: wrap(a, sa.analyzeFailure.bind(sa)), maskFor: wrap(a, sa.maskFor.bind(sa)),
         },
       }),

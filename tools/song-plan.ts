@@ -2,11 +2,22 @@
  * The song plan Gemini answers (SongPlanSchema) and its normalisation into a SongAnalysis. The
  * model's times are approximate, so the plan is normalised in code (normaliseScenes): shots tile
  * [0, durationMs] exactly, in integer ms, each between minShotMs and maxShotMs whenever the song's
- * length allows it.
+ * length allows it. With the decoded audio's signal (beats, downbeats, sections: what the offline
+ * analyst measures), the model's cuts are moved onto beats and the timing facts are the signal's.
  */
 import { z } from "zod";
 import type { SongAnalysis, SongScene, SongShot } from "./ports.js";
 import { invalidAnswer } from "./gemini-errors.js";
+import { planCuts } from "./beat-cuts.js";
+
+/** What the decoded audio says about the song's timing (tools/offline/audio-signal.ts measures it). */
+export interface SongSignal {
+  durationMs: number;
+  bpm: number | null;
+  beatsMs: number[];
+  downbeatsMs: number[];
+  sections: Array<{ startMs: number; endMs: number; label: string }>;
+}
 
 // The wire schema stays inside the OpenAPI subset of Gemini's responseSchema (no nullable, no
 // string patterns): "unknown" is 0 or "", and ranges are enforced after parsing.
@@ -49,17 +60,20 @@ export type SongPlan = z.infer<typeof SongPlanSchema>;
 const MIN_COVERAGE = 0.5;
 
 /**
- * The model's plan → SongAnalysis: the measured duration (else the model's), times in seconds
- * scaled to ms, sections tiled, bpm kept only when plausible, shots normalised (normaliseScenes).
- * A plan covering under half of the song is rejected as INVALID_RESPONSE.
+ * The model's plan → SongAnalysis: the decoded duration (else the file's measured one, else the
+ * model's), times in seconds scaled to ms, shots normalised (normaliseScenes) onto the signal's
+ * beats. Sections are the signal's, each labelled like the model's section it overlaps most; tempo
+ * is the signal's, else the model's when plausible. A plan covering under half of the song is
+ * rejected as INVALID_RESPONSE.
  */
 export function planToAnalysis(
   plan: SongPlan,
-  o: { measuredMs: number | null; minShotMs: number; maxShotMs: number; tagLyrics: string | null },
+  o: { measuredMs: number | null; minShotMs: number; maxShotMs: number; tagLyrics: string | null; signal?: SongSignal | null; clipLengthsMs?: number[] },
 ): SongAnalysis {
   const ends = plan.scenes.flatMap((s) => s.shots.map((shot) => shot.end_ms)).filter(Number.isFinite);
   const claimedMs = Number.isFinite(plan.duration_ms) && plan.duration_ms > 0 ? plan.duration_ms : Math.max(0, ...ends);
-  const durationMs = Math.round(o.measuredMs ?? claimedMs);
+  const signal = o.signal ?? null;
+  const durationMs = Math.round(signal?.durationMs ?? o.measuredMs ?? claimedMs);
   if (!(durationMs > 0)) throw invalidAnswer("no duration: the file could not be measured and the model gave none");
   // Models asked for ms sometimes answer seconds; a plan that ends at ~1/1000 of the song is one.
   const maxEnd = Math.max(0, ...ends);
@@ -74,21 +88,39 @@ export function planToAnalysis(
   if (covered < MIN_COVERAGE * durationMs) {
     throw invalidAnswer(`the model's shots cover ${Math.round((100 * covered) / durationMs)} % of the ${durationMs} ms song`);
   }
-  const sections = tileRanges(
+  const modelSections = tileRanges(
     plan.sections.map((s) => ({ start: t(s.start_ms), end: t(s.end_ms), label: s.label.replace(/\s+/g, " ").trim() || "section" })),
     durationMs,
     () => undefined,
   ).map((s) => ({ startMs: s.start, endMs: s.end, label: s.label }));
-  const bpm = Number.isFinite(plan.bpm) && plan.bpm >= 30 && plan.bpm <= 300 ? Math.round(plan.bpm * 10) / 10 : null;
+  const sections = signal?.sections.length ? labelled(signal.sections, modelSections) : modelSections;
+  const modelBpm = Number.isFinite(plan.bpm) && plan.bpm >= 30 && plan.bpm <= 300 ? Math.round(plan.bpm * 10) / 10 : null;
   return {
     durationMs,
-    bpm,
-    beatsMs: [],
+    bpm: signal?.bpm ?? modelBpm,
+    beatsMs: signal?.beatsMs ?? [],
+    downbeatsMs: signal?.downbeatsMs ?? [],
     sections,
-    scenes: normaliseScenes(scenes, { durationMs, minShotMs: o.minShotMs, maxShotMs: o.maxShotMs }),
+    scenes: normaliseScenes(scenes, {
+      durationMs, minShotMs: o.minShotMs, maxShotMs: o.maxShotMs, clipLengthsMs: o.clipLengthsMs,
+      beatsMs: signal?.beatsMs, downbeatsMs: signal?.downbeatsMs,
+      sectionsMs: signal ? signal.sections.slice(1).map((s) => s.startMs) : undefined,
+    }),
     lyrics: plan.lyrics.trim() || o.tagLyrics || null,
     offline: false,
   };
+}
+
+/** The signal's sections, each named after the model's section it overlaps most (its own letter otherwise). */
+function labelled(measured: SongSignal["sections"], named: SongSignal["sections"]): SongSignal["sections"] {
+  return measured.map((m) => {
+    let best = { overlap: 0, label: `section ${m.label}` };
+    for (const n of named) {
+      const overlap = Math.min(m.endMs, n.endMs) - Math.max(m.startMs, n.startMs);
+      if (overlap > best.overlap) best = { overlap, label: n.label };
+    }
+    return { startMs: m.startMs, endMs: m.endMs, label: best.label };
+  });
 }
 
 function coverage(shots: SongShot[], durationMs: number): number {
@@ -118,6 +150,12 @@ export interface ShotLimits {
   durationMs: number;
   minShotMs: number;
   maxShotMs: number;
+  /** Clip lengths the engine renders (see SongAnalysisInput.clipLengthsMs). */
+  clipLengthsMs?: readonly number[];
+  /** The decoded audio's beats, downbeats and section changes: where cuts should land. */
+  beatsMs?: readonly number[];
+  downbeatsMs?: readonly number[];
+  sectionsMs?: readonly number[];
 }
 
 /**
@@ -149,12 +187,8 @@ function tileRanges<T extends { start: number; end: number }>(items: T[], durati
   return tiles;
 }
 
-const GRID_MS = 100;
-/** Costs of the cut search: moving off the model's cuts is what is minimised; length is a tie-breaker. */
-const GRID_CUT_COST = 1;
-const DROPPED_CUT_COST = 1;
-const NEAR_CUT_COST = 0.5;
-const LENGTH_COST = 0.05;
+/** The model's cuts matter more than the length of the shots between them. */
+const LENGTH_WEIGHT = 0.05;
 
 /**
  * The model's plan → scenes whose shots tile [0, durationMs] exactly, each within
@@ -162,11 +196,11 @@ const LENGTH_COST = 0.05;
  *
  * 1. The model's shots are clamped, sorted and tiled (tileRanges): their boundaries are the cuts
  *    the model meant.
- * 2. A shortest path over candidate cuts (the model's, free; a 100 ms grid, each costing 1 plus up
- *    to 0.5 the further it lies from a model cut, within half a minimum shot) picks the cuts, every
- *    step between min and max. Dropping a model cut costs 1, and each shot's squared distance from
- *    the middle length is a small tie-breaker, so a long shot is split evenly and a tiny one is
- *    merged into a neighbour or has a boundary moved as little as possible.
+ * 2. The shared cut planner (beat-cuts.ts) picks the cuts, every step between min and max: the
+ *    model's cuts moved to their nearest beat are free, downbeats, beats and section changes are
+ *    cheap, off-beat points a last resort (without beats, a 100 ms grid near the model's cuts).
+ *    Dropping a model cut costs 1; the share of a fixed-length clip a shot leaves unused, and a
+ *    small tie-breaker on length, split a long shot evenly and merge a tiny one into a neighbour.
  *    When no such tiling exists (a song shorter than a shot, or a max under twice the min with an
  *    unlucky length), the song is divided evenly into ceil(duration / max) shots.
  * 3. Each shot takes its description and scene from the model shot it overlaps most; lyric lines
@@ -186,7 +220,11 @@ export function normaliseScenes(scenes: ModelScene[], limits: ShotLimits): SongS
   );
   if (tiles.length === 0) throw invalidAnswer("the model returned no shot inside the song");
 
-  const cuts = chooseCuts(tiles.slice(1).map((t) => t.start), durationMs, minShotMs, maxShotMs);
+  const cuts = planCuts(
+    0, durationMs,
+    { beatsMs: limits.beatsMs ?? [], downbeatsMs: limits.downbeatsMs, sectionsMs: limits.sectionsMs, modelCutsMs: tiles.slice(1).map((t) => t.start) },
+    { minShotMs, maxShotMs, clipLengthsMs: limits.clipLengthsMs, lengthWeight: LENGTH_WEIGHT },
+  );
   const shots = cuts.slice(0, -1).map((startMs, i) => ({ startMs, endMs: cuts[i + 1], tile: 0, lines: [] as string[] }));
   for (const shot of shots) {
     let best = -1;
@@ -217,43 +255,4 @@ export function normaliseScenes(scenes: ModelScene[], limits: ShotLimits): SongS
 
 function lyricLines(snippet: string): string[] {
   return snippet.split(/\r?\n|\s+\/\s+/).map((l) => l.replace(/\s+/g, " ").trim()).filter(Boolean);
-}
-
-/** Cut points from 0 to durationMs (both included); see normaliseScenes step 2. */
-function chooseCuts(modelCuts: number[], durationMs: number, minShotMs: number, maxShotMs: number): number[] {
-  const points = new Map<number, boolean>(); // time → is a model cut
-  for (let t = GRID_MS; t < durationMs; t += GRID_MS) points.set(t, false);
-  for (const c of modelCuts) if (c > 0 && c < durationMs) points.set(c, true);
-  const pts = [{ t: 0, model: false }, ...[...points].sort((a, b) => a[0] - b[0]).map(([t, model]) => ({ t, model })), { t: durationMs, model: false }];
-  const n = pts.length;
-  // modelBefore[k]: model cuts among pts[0..k-1], to count the cuts a step jumps over.
-  const modelBefore = new Int32Array(n + 1);
-  for (let k = 0; k < n; k++) modelBefore[k + 1] = modelBefore[k] + (pts[k].model ? 1 : 0);
-  const sortedCuts = pts.filter((p) => p.model).map((p) => p.t);
-  const nearRadius = Math.max(GRID_MS, minShotMs / 2);
-  const pointCost = pts.map((p, k) => {
-    if (p.model || k === 0 || k === n - 1) return 0;
-    let d = Infinity;
-    for (const c of sortedCuts) d = Math.min(d, Math.abs(c - p.t)); // few cuts per song
-    return GRID_CUT_COST + (NEAR_CUT_COST * Math.min(d, nearRadius)) / nearRadius;
-  });
-  const target = (minShotMs + maxShotMs) / 2;
-  const cost = new Float64Array(n).fill(Infinity);
-  const back = new Int32Array(n).fill(-1);
-  cost[0] = 0;
-  for (let i = 1; i < n; i++) {
-    for (let j = i - 1; j >= 0 && pts[i].t - pts[j].t <= maxShotMs; j--) {
-      const len = pts[i].t - pts[j].t;
-      if (len < minShotMs || cost[j] === Infinity) continue;
-      const c = cost[j] + pointCost[i] + DROPPED_CUT_COST * (modelBefore[i] - modelBefore[j + 1]) + LENGTH_COST * ((len - target) / target) ** 2;
-      if (c < cost[i]) (cost[i] = c), (back[i] = j);
-    }
-  }
-  if (cost[n - 1] === Infinity) {
-    const count = Math.max(1, Math.ceil(durationMs / maxShotMs));
-    return Array.from({ length: count + 1 }, (_, i) => Math.round((durationMs * i) / count));
-  }
-  const cuts: number[] = [];
-  for (let k = n - 1; k >= 0; k = back[k]) cuts.push(pts[k].t);
-  return cuts.reverse();
 }

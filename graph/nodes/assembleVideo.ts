@@ -1,8 +1,9 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import { contextOf } from "../context.js";
 import type { JobStateType, JobStateUpdate } from "../state.js";
+import { withBlobFiles } from "./blobFiles.js";
 
-/** Every scene has a clip: concatenate them in storyboard order into the final MP4. */
+/** Every scene has a clip: concatenate them in storyboard order into the final MP4, file to file. */
 export async function assembleVideo(state: JobStateType, config: LangGraphRunnableConfig): Promise<JobStateUpdate> {
   const { tools, jobs, ledger, audit } = contextOf(config);
   const job = (await jobs.get(state.jobId))!;
@@ -10,8 +11,8 @@ export async function assembleVideo(state: JobStateType, config: LangGraphRunnab
   const { key } = await ledger.once(
     { key: `${job.id}:assemble`, jobId: job.id, operation: "assemble", provider: "editor" },
     async () => {
-      const clips = await Promise.all(state.sceneIds.map((id) => tools.blobs.get(state.clips[id])));
-      return { key: await tools.blobs.put(await tools.editor.concat(clips)) };
+      const output = await withBlobFiles(tools.blobs, state.sceneIds.map((id) => state.clips[id]), (paths) => tools.editor.concat(paths));
+      return { key: await tools.blobs.putFile(output.path, output.contentType) };
     },
   );
   await jobs.setProductionStatus(job.id, "completed", key);

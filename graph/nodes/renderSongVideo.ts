@@ -1,6 +1,7 @@
 import type { LangGraphRunnableConfig } from "@langchain/langgraph";
 import { contextOf } from "../context.js";
 import type { JobStateType, JobStateUpdate } from "../state.js";
+import { withBlobFiles } from "./blobFiles.js";
 
 /**
  * FINAL_RENDER: every shot's clip cut to its shot's duration, concatenated in order and muxed
@@ -15,11 +16,11 @@ export async function renderSongVideo(state: JobStateType, config: LangGraphRunn
     { key: `${job.id}:final_render`, jobId: job.id, operation: "final_render", provider: "editor" },
     async () => {
       const shots = await scenes.list(job.id);
-      const clips = await Promise.all(shots.map((s) => tools.blobs.get(state.clips[s.id])));
-      const rendered = await tools.songEditor.renderSong({
-        clips, durationsMs: shots.map((s) => s.endMs! - s.startMs!), audio: await tools.blobs.get(job.inputKey),
-      });
-      return { key: await tools.blobs.put(rendered.media), mode: rendered.mode };
+      // Read where they are: the song and every clip as files, never whole in memory.
+      const rendered = await withBlobFiles(tools.blobs, [job.inputKey, ...shots.map((s) => state.clips[s.id])], ([audio, ...clips]) =>
+        tools.songEditor.renderSong({ clips, durationsMs: shots.map((s) => s.endMs! - s.startMs!), audio }),
+      );
+      return { key: await tools.blobs.putFile(rendered.output.path, rendered.output.contentType), mode: rendered.mode };
     },
   );
   await jobs.setProductionStatus(job.id, "completed", key);

@@ -100,11 +100,15 @@ export async function rerollScript(
   );
 }
 
-/** What a song shot adds to a clip request: its own prompt, an end anchor frame, its exact length. */
+/**
+ * What a song shot adds to a clip request: its own prompt and clip length per engine (each engine
+ * has its own model code and clip lengths), and an end anchor frame. The prompt is built only when
+ * the clip is actually submitted.
+ */
 export interface ClipExtras {
-  prompt?: string;
+  prompt?: string | ((engine: ProductionEngine) => Promise<string>);
   endFrameKey?: string;
-  durationS?: number;
+  durationS?: number | ((engine: ProductionEngine) => number);
 }
 
 /** Submits the approved preview to one engine, once; the runner collects the result. */
@@ -120,16 +124,14 @@ export async function submitClip(
   const port = ctx.tools.engines[engine];
   const version = (await ctx.scenes.version(versionId))!;
   // Booked at the price of the clip the engine is asked for (engine and length).
-  const durationS = extras.durationS ?? version.durationS;
+  const durationS = typeof extras.durationS === "function" ? extras.durationS(engine) : extras.durationS ?? version.durationS;
   const submission = await ctx.ledger.submitOnce(
     { key: callKey, jobId: scene.job.id, sceneId: scene.sceneId, operation: "clip", provider: engine, cost: priceOf(ctx.settings, { name: `clip:${engine}`, durationS }) },
     async () => {
       const startFrame = await ctx.tools.blobs.get(version.previewKey!);
       const endFrame = extras.endFrameKey ? await ctx.tools.blobs.get(extras.endFrameKey) : undefined;
-      const { requestId } = await port.submit(
-        { startFrame, endFrame, prompt: extras.prompt ?? version.cinematographyPrompt, durationS },
-        callKey,
-      );
+      const prompt = typeof extras.prompt === "function" ? await extras.prompt(engine) : extras.prompt ?? version.cinematographyPrompt;
+      const { requestId } = await port.submit({ startFrame, endFrame, prompt, durationS }, callKey);
       return requestId;
     },
     (error) => ctx.scenes.setState(scene.sceneId, { errorMessage: `${engine} could not take this scene (${error.slice(0, 200)}).` }),

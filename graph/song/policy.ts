@@ -3,8 +3,11 @@
  * every image and video prompt is built here and checked here, and the VALIDATION state runs the
  * same checks on prompts that came from anywhere else.
  *
- * - Metadata tag: every prompt starts with `[ShotID]_[VersionID]_[ModelCode]`, brackets literal, so
- *   the three parts stay separable whatever characters the ids hold (ids: letters, digits, "-").
+ * - Metadata tag: every prompt starts with `[ShotID]_[VersionID]_[ModelCode]` written so a person can
+ *   read it: `S03_V2_KLING` is shot 3, version 2, for Kling. The shot is its position in the song,
+ *   the version the scene_versions number the image becomes (or, for a clip, the approved image's),
+ *   and the code the model family the prompt is sent to: FLUX2 or FLUXINPAINT for images, the
+ *   engine that renders the clip (KLING, LUMA, VEO: after a fallback, the one that took over).
  * - Mandatory terms: REQUIRED_IMAGE_TERMS appear verbatim in every image prompt and, because a clip
  *   animates the approved image and must not drift from it, in every video prompt's start frame.
  * - Character only through the LoRA: the character is named only by the LoRA token `<lora:ID>` and
@@ -16,7 +19,7 @@
  * - Start frame principle: a video prompt is `<prefix> Start frame: <static resting state>. Action:
  *   <what happens>.`, and the start frame contains no motion verb.
  */
-import type { SongShot } from "../../tools/ports.js";
+import type { ProductionEngine, SongShot } from "../../tools/ports.js";
 
 export const REQUIRED_IMAGE_TERMS = ["Child physique", "Young girl", "Loose fit", "Heavy fabric", "Mid-calf", "Mouth CLOSED"] as const;
 /** The same constraints hold for video: the clip must keep what the image showed. */
@@ -27,38 +30,63 @@ export const REQUIRED_VIDEO_TERMS = REQUIRED_IMAGE_TERMS;
  * log line and a rejected image can be traced to each other.
  */
 export const MODEL_CODES = {
-  F2: "FLUX.2 image generation (shot image, multi-reference, character LoRA)",
-  F2I: "FLUX.2 inpainting (REFINING: mask plus instruction)",
-  KO3: "Kling o3 video (start and end anchor frames)",
-  OFF: "offline adapters (no model; tests and local runs)",
+  FLUX2: "FLUX.2 with the character LoRA (shot images and end frames, multi-reference)",
+  FLUXINPAINT: "FLUX inpainting with the character LoRA (REFINING: mask plus instruction)",
+  KLING: "Kling video (start and end anchor frames)",
+  LUMA: "Luma Ray video (start and end frames)",
+  VEO: "Veo video (first and last frames)",
+  OFFLINE: "offline adapters (no model; tests and local runs)",
 } as const;
-export type ModelCode = keyof typeof MODEL_CODES;
+/** One of MODEL_CODES, or an image model family's own name (see imageModelCode). */
+export type ModelCode = string;
 
-/** The code for a configured model id (`imageModel`, `videoModel` of the project settings). */
-export function modelCodeFor(model: string, task: "image" | "inpaint" | "video"): ModelCode {
+const ENGINE_CODES: Record<ProductionEngine, ModelCode> = { KLING: "KLING", LUMA: "LUMA", GEMINI_PRO: "VEO" };
+
+/** The code of the engine that renders a clip. */
+export function engineModelCode(engine: ProductionEngine): ModelCode {
+  return ENGINE_CODES[engine];
+}
+
+/**
+ * The code for a configured image model (`imageModel` of the project settings). A model of another
+ * family is named by its own first word, so the tag stays true ("sdxl-turbo" → SDXL).
+ */
+export function imageModelCode(model: string, task: "image" | "inpaint"): ModelCode {
   const m = model.toLowerCase();
-  if (m === "offline") return "OFF";
-  if (task !== "video" && /flux[-_.]?2/.test(m)) return task === "inpaint" ? "F2I" : "F2";
-  if (task === "video" && /kling.*o3/.test(m)) return "KO3";
-  throw new Error(`no model code for ${task} model "${model}": add it to MODEL_CODES`);
+  if (m === "offline") return "OFFLINE";
+  if (/flux/.test(m)) return task === "inpaint" ? "FLUXINPAINT" : "FLUX2";
+  const own = m.split(/[^a-z0-9]+/).find(Boolean)?.toUpperCase().slice(0, 12);
+  if (!own) throw new Error(`no model code for image model "${model}"`);
+  return own;
 }
 
-const ID = /^[A-Za-z0-9-]{1,64}$/;
-const PREFIX = /^\[([A-Za-z0-9-]{1,64})\]_\[([A-Za-z0-9-]{1,64})\]_\[([A-Z0-9]{2,4})\]/;
+const CODE = /^[A-Z0-9]{2,12}$/;
+const PREFIX = /^S(\d{2,4})_V(\d{1,5})_([A-Z0-9]{2,12})(?=[\s.:,]|$)/;
 
-export function promptPrefix(input: { shotId: string; versionId: string; modelCode: ModelCode }): string {
-  const { shotId, versionId, modelCode } = input;
-  if (!ID.test(shotId) || !ID.test(versionId)) {
-    throw new Error(`shot and version ids must be 1–64 letters, digits or "-": got "${shotId}", "${versionId}"`);
+export interface PromptTag {
+  /** 1-based position of the shot in the song (0: the project's reference sheet). */
+  shotNo: number;
+  /** scene_versions.version_no the prompt belongs to. */
+  versionNo: number;
+  modelCode: ModelCode;
+}
+
+/**
+ * `S03_V2_KLING`: shot numbers have at least two digits, so tags sort in song order. Shot 0 is the
+ * project's reference sheet.
+ */
+export function promptPrefix(input: PromptTag): string {
+  const { shotNo, versionNo, modelCode } = input;
+  if (!Number.isInteger(shotNo) || shotNo < 0 || shotNo > 9999 || !Number.isInteger(versionNo) || versionNo < 1 || versionNo > 99999) {
+    throw new Error(`shot and version numbers must be positive integers: got ${shotNo}, ${versionNo}`);
   }
-  if (!(modelCode in MODEL_CODES)) throw new Error(`unknown model code "${modelCode}"`);
-  return `[${shotId}]_[${versionId}]_[${modelCode}]`;
+  if (!CODE.test(modelCode)) throw new Error(`unknown model code "${modelCode}"`);
+  return `S${String(shotNo).padStart(2, "0")}_V${versionNo}_${modelCode}`;
 }
 
-export function parsePromptPrefix(prompt: string): { shotId: string; versionId: string; modelCode: ModelCode } | null {
+export function parsePromptPrefix(prompt: string): PromptTag | null {
   const m = prompt.match(PREFIX);
-  if (!m || !(m[3] in MODEL_CODES)) return null;
-  return { shotId: m[1], versionId: m[2], modelCode: m[3] as ModelCode };
+  return m ? { shotNo: Number(m[1]), versionNo: Number(m[2]), modelCode: m[3] } : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,11 +163,7 @@ export function characterToken(loraId: string, triggerWord = loraId): string {
   return `<lora:${loraId}> ${triggerWord}`;
 }
 
-export interface ImagePromptInput {
-  shotId: string;
-  versionId: string;
-  /** F2 unless the prompt is for inpainting (F2I) or an offline run (OFF). */
-  modelCode?: ModelCode;
+export interface ImagePromptInput extends PromptTag {
   shot: Pick<SongShot, "description">;
   loraId: string;
   /** The word the LoRA was trained on; the LoRA id by default. */
@@ -161,7 +185,7 @@ export class PromptPolicyError extends Error {
  * quoted in: image models letter quoted text into the picture; the description carries their mood.
  */
 export function buildImagePrompt(input: ImagePromptInput): string {
-  const prefix = promptPrefix({ shotId: input.shotId, versionId: input.versionId, modelCode: input.modelCode ?? "F2" });
+  const prefix = promptPrefix(input);
   const character = characterToken(input.loraId, input.triggerWord);
   const scene = sanitizeDescription(input.shot.description).slice(0, MAX_DESCRIPTION).trim();
   const parts = [
@@ -196,11 +220,7 @@ const MOTION_VERBS =
   /\b(?:walk(?:s|ing|ed)?|run(?:s|ning)?|ran|jump(?:s|ing|ed)?|danc(?:e|es|ing|ed)|spin(?:s|ning)?|twirl(?:s|ing|ed)?|turn(?:s|ing|ed)?|mov(?:e|es|ing|ed)|rais(?:e|es|ing|ed)|wav(?:e|es|ing|ed)|reach(?:es|ing|ed)?|lift(?:s|ing|ed)?|nod(?:s|ding|ded)?|sway(?:s|ing|ed)?|swing(?:s|ing)?|climb(?:s|ing|ed)?|jog(?:s|ging)?|hop(?:s|ping)?|skip(?:s|ping)?|clap(?:s|ping)?|kick(?:s|ing)?|throw(?:s|ing)?|rush(?:es|ing)?)\b/i;
 const RESTING = /\b(?:still|resting|at rest|motionless|static|stands?|standing|sits?|sitting|seated|kneels?|kneeling)\b/i;
 
-export interface VideoPromptInput {
-  shotId: string;
-  versionId: string;
-  /** KO3 unless offline (OFF). */
-  modelCode?: ModelCode;
+export interface VideoPromptInput extends PromptTag {
   shot: Pick<SongShot, "description">;
   /** The static resting state the clip starts from; DEFAULT_START_FRAME when omitted. */
   startFrame?: string;
@@ -211,7 +231,7 @@ export interface VideoPromptInput {
 
 /** `<prefix> Start frame: <terms>, <resting state>. Action: <action>. Rules: <rules>.` */
 export function buildVideoPrompt(input: VideoPromptInput): string {
-  const prefix = promptPrefix({ shotId: input.shotId, versionId: input.versionId, modelCode: input.modelCode ?? "KO3" });
+  const prefix = promptPrefix(input);
   const rest = sanitizeDescription(input.startFrame ?? DEFAULT_START_FRAME);
   const action = sanitizeDescription(input.action ?? input.shot.description).slice(0, MAX_DESCRIPTION).trim();
   const prompt = [

@@ -2,7 +2,9 @@ import sharp from "sharp";
 import type { BrandAnalysis, Blobs, Media, Tools, VideoEngine, ProductionEngine } from "../../tools/ports.js";
 import { createFfmpeg } from "../../tools/ffmpeg.js";
 import { createOfflineTools } from "../../tools/offline/index.js";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
+import { copyFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -80,7 +82,13 @@ export async function createFixedLatencyTools(blobs: Blobs, l: Latencies, onCall
     },
     engines: { KLING: engine("KLING"), LUMA: engine("LUMA"), GEMINI_PRO: engine("GEMINI_PRO") },
     editor: {
-      concat: async () => (await sleep(l.assemble), clip),
+      // A new file per call, as the real editor makes: the caller moves it into the blob store.
+      concat: async () => {
+        await sleep(l.assemble);
+        const out = path.join(dir, `out-${randomBytes(6).toString("hex")}.mp4`);
+        await copyFile(file, out);
+        return { path: out, contentType: "video/mp4" };
+      },
       probe: async () => ({ durationS: 1, videoCodec: "h264", audioCodec: null, width: 320, height: 180, frameRate: 24 }),
     },
     blobs,

@@ -51,9 +51,16 @@ export type SaverKind = "memory" | "postgres";
  * A runner over offline tools (real images, real 1 s MP4s), with every paid port wrapped so
  * tests can count calls and inject failures. The database comes from test/helpers/db.ts.
  */
-export async function createPipeline(db: Db, saver: SaverKind, settings: Partial<PipelineSettings> = {}): Promise<Pipeline> {
+export async function createPipeline(
+  db: Db,
+  saver: SaverKind,
+  settings: Partial<PipelineSettings> = {},
+  options: { engines?: (workDir: string) => Record<ProductionEngine, VideoEngine> } = {},
+): Promise<Pipeline> {
   const dir = mkdtempSync(path.join(tmpdir(), "reelbot-pipeline-"));
-  const offline = createOfflineTools({ workDir: path.join(dir, "work"), blobs: createLocalBlobs(path.join(dir, "blobs")), sceneDurationS: 1 });
+  const base = createOfflineTools({ workDir: path.join(dir, "work"), blobs: createLocalBlobs(path.join(dir, "blobs")), sceneDurationS: 1 });
+  // Other engines (fixed clip lengths, say) stand in for the offline ones when a test brings them.
+  const offline = options.engines ? { ...base, engines: options.engines(path.join(dir, "engines")) } : base;
   const meters: Meters = {
     analyst: withFaults(offline.analyst),
     director: withFaults(offline.director),
@@ -71,6 +78,7 @@ export async function createPipeline(db: Db, saver: SaverKind, settings: Partial
   const gated = (engine: VideoEngine): VideoEngine => ({
     engine: engine.engine,
     model: engine.model,
+    ...(engine.clipLengthsS && { clipLengthsS: engine.clipLengthsS }),
     submit: (request, key) => engine.submit(request, key),
     // While held, every render reports itself still running: a crash can happen mid-render.
     status: async (requestId, signal) => (held ? { state: "running" } : engine.status(requestId, signal)),

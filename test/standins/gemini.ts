@@ -7,7 +7,7 @@
  *   generateContent and for GET models/{id} alike (CURRENT_MODELS says where the list comes from);
  * - a request body above the inline limit (100 MB since January 2026) is refused, and inline data
  *   must have a MIME type Gemini reads (providers.md §3.2).
- * Song route: the default handler answers song plans, shot audits, failure rules and edit regions
+ * Song route: the default handler answers song plans, shot audits, revised shots, failure rules and edit regions
  * (routed by the responseSchema's properties), and :batchEmbedContents / :embedContent return
  * deterministic vectors of the requested dimensionality (recorded apart, in embedRequests).
  */
@@ -125,6 +125,12 @@ export const defaultGeminiHandler: GeminiHandler = (request) => {
   }
   if ("scenes" in props) return SAMPLE_SONG_PLAN;
   if ("violations" in props) return auditAnswer(userText(request));
+  if ("revised_description" in props) {
+    // As a model would: what the findings quote is taken out, the rest of the shot kept.
+    const { description, findings } = JSON.parse(userText(request)) as { description: string; findings: string[] };
+    const quoted = findings.flatMap((f) => [...f.matchAll(/"([^"]+)"/g)].slice(f.startsWith("breaks rule") ? 1 : 0).map((m) => m[1]));
+    return { revised_description: quoted.reduce((d, q) => d.split(q).join(""), description).replace(/\s{2,}/g, " ").trim() };
+  }
   if ("rule" in props) {
     const { feedback } = JSON.parse(userText(request)) as { feedback: string };
     return { rule: `Avoid ${feedback.replace(/[.!?\s]+$/, "").toLowerCase()}` };

@@ -12,6 +12,10 @@
  *   the best lag correlates weakly (< 5 % of the signal's own energy): then beats are empty.
  * - Beat grid: Ellis' dynamic programme (2007): each beat maximises onset strength while penalising
  *   spacing that departs from the tempo (log-ratio squared), so the grid follows a drifting band.
+ * - Downbeats (4/4 assumed): the bar's first beat is the accented one. Each beat's accent is the
+ *   low band's energy (the kick) at it; of the four phases, the one whose beats clearly carry the most
+ *   (DOWNBEAT_MARGIN times the others' mean) gives every fourth beat. With no clear accent (a flat
+ *   drum loop, or a kick on 1 and 3 alike) downbeats stay empty rather than guessed.
  * - Sections: novelty of the band loudness (dB) between the 2 s before and after each hop; peaks of
  *   at least 3 dB, at least 6 s (and minShotMs) apart and from the ends, become section changes. Sections whose band balance is within
  *   3 dB of an earlier one get its letter (A, B, A, …), loudness relative to the song gives the mood.
@@ -42,6 +46,9 @@ const NOVELTY_MIN_DB = 3;
 export const MIN_SECTION_MS = 6_000;
 const SAME_SECTION_DB = 3;
 const SNAP_TOLERANCE_MS = 200;
+/** How much more low-band energy the downbeat phase's beats must carry than the other phases' mean. */
+const DOWNBEAT_MARGIN = 1.5;
+const BEATS_PER_BAR = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Decoding and tags
@@ -103,6 +110,8 @@ export interface SignalAnalysis {
   durationMs: number;
   bpm: number | null;
   beatsMs: number[];
+  /** The first beat of each bar; empty when no phase is clearly accented. */
+  downbeatsMs: number[];
   sections: SectionInfo[];
   /** Onset strength per hop (for inspection and tests). */
   onset: Float32Array;
@@ -116,10 +125,12 @@ export function analyseSignal(pcm: Float32Array, sampleRate: number, options: { 
   const tempo = estimateTempo(onset, hopsPerS);
   // A hop's onset is attributed to the newest samples it added: the middle of the hop.
   const hopMs = (j: number) => Math.round(((j + 0.5) * HOP * 1000) / sampleRate);
-  const beatsMs = tempo ? trackBeats(onset, tempo.periodHops, hopsPerS).map(hopMs).filter((t) => t < durationMs) : [];
+  const beatHops = tempo ? trackBeats(onset, tempo.periodHops, hopsPerS).filter((j) => hopMs(j) < durationMs) : [];
+  const beatsMs = beatHops.map(hopMs);
   const bpm = tempo ? Math.round((60 * hopsPerS * 10) / tempo.periodHops) / 10 : null;
+  const downbeatsMs = downbeatPhase(beatHops, bands).map(hopMs);
   const sections = findSections(bands, hopsPerS, durationMs, beatsMs, bpm, options.minSectionMs ?? MIN_SECTION_MS);
-  return { durationMs, bpm, beatsMs, sections, onset };
+  return { durationMs, bpm, beatsMs, downbeatsMs, sections, onset };
 }
 
 interface BandEnergies {
@@ -244,6 +255,26 @@ function trackBeats(onset: Float32Array, period: number, hopsPerS: number): numb
   const beats: number[] = [];
   for (let t = end; t >= 0; t = back[t]) beats.push(t);
   return beats.reverse();
+}
+
+/** Every fourth beat hop from the clearly accented phase, or [] (see the header). */
+function downbeatPhase(beats: number[], b: BandEnergies): number[] {
+  if (beats.length < 2 * BEATS_PER_BAR) return [];
+  // Raw low-band energy (not log-compressed: a kick twice as loud must count four times as much),
+  // the peak within a hop or two of the beat, since the tracker may land a hop early or late.
+  const accent = beats.map((j) => {
+    let peak = 0;
+    for (let k = Math.max(0, j - 1); k <= Math.min(b.hops - 1, j + 2); k++) peak = Math.max(peak, b.low[k]);
+    return peak;
+  });
+  const means = Array.from({ length: BEATS_PER_BAR }, (_, phase) => {
+    const xs = accent.filter((_, i) => i % BEATS_PER_BAR === phase);
+    return xs.reduce((a, x) => a + x, 0) / xs.length;
+  });
+  const best = means.indexOf(Math.max(...means));
+  const others = means.filter((_, i) => i !== best).reduce((a, x) => a + x, 0) / (BEATS_PER_BAR - 1);
+  if (!(means[best] > DOWNBEAT_MARGIN * others)) return [];
+  return beats.filter((_, i) => i % BEATS_PER_BAR === best);
 }
 
 function findSections(

@@ -1,13 +1,15 @@
 /**
  * The ffmpeg editor: joins clips into one H.264 MP4 and inspects media. Clips from one engine share
  * codec, size and frame rate, so they are joined by stream copy (fast, lossless); anything mixed is
- * normalised and re-encoded once, in a single pass.
+ * normalised and re-encoded once, in a single pass. File to file: clips are read where the blob
+ * store keeps them, and the result is a new file for the caller to move into the store.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Editor, Media, ProbeResult } from "../ports.js";
+import type { Editor, EditorOutput, Media, ProbeResult } from "../ports.js";
 import type { Ffmpeg, ProbeDetails, RunOptions } from "../ffmpeg.js";
+import { moovSizeFor, writeMoovFirst } from "../moov-first.js";
 
 export interface OfflineEditorOptions {
   ffmpeg: Ffmpeg;
@@ -34,28 +36,29 @@ export function createOfflineEditor(options: OfflineEditorOptions): Editor {
   }
 
   return {
-    async concat(clips: Media[]): Promise<Media> {
+    async concat(clips: string[]): Promise<EditorOutput> {
       if (clips.length === 0) throw new Error("concat needs at least one clip");
-      return inScratch(async (dir) => {
-        const files = await Promise.all(
-          clips.map(async (clip, i) => {
-            const file = join(dir, `in-${String(i).padStart(3, "0")}.mp4`);
-            await writeFile(file, clip.data);
-            return file;
-          }),
-        );
-        const probes = await Promise.all(files.map((f) => ffmpeg.probeDetails(f)));
-        const out = join(dir, "out.mp4");
+      // The output lives beside the scratch folder, so removing the folder leaves it to the caller.
+      const out = join(workDir, `concat-${process.pid}-${randomBytes(6).toString("hex")}.mp4`);
+      await inScratch(async (dir) => {
+        const probes = await Promise.all(clips.map((f) => ffmpeg.probeDetails(f)));
         // A long final cut re-encodes for a while on two cores; scale the kill timer with its length.
         const totalS = probes.reduce((sum, p) => sum + p.durationS, 0);
         const run = { timeoutMs: Math.max(120_000, totalS * 3_000) };
-        if (concatMode(probes) === "copy") await concatCopy(ffmpeg, dir, files, out, run);
-        else await concatReencode(ffmpeg, files, probes, out, preset, run);
-        return { data: new Uint8Array(await readFile(out)), contentType: "video/mp4" };
+        try {
+          const moov = moovSizeFor(totalS, Math.max(...probes.map((p) => p.frameRate)), probes.some((p) => p.audioCodec !== null));
+          if (concatMode(probes) === "copy") await concatCopy(ffmpeg, dir, clips, out, moov, run);
+          else await concatReencode(ffmpeg, clips, probes, out, preset, moov, run);
+        } catch (err) {
+          await rm(out, { force: true });
+          throw err;
+        }
       });
+      return { path: out, contentType: "video/mp4" };
     },
 
-    async probe(media: Media): Promise<ProbeResult> {
+    async probe(media: Media | string): Promise<ProbeResult> {
+      if (typeof media === "string") return ffmpeg.probe(media);
       return inScratch(async (dir) => {
         const file = join(dir, "probe.bin");
         await writeFile(file, media.data);
@@ -82,11 +85,15 @@ export function concatMode(probes: ProbeDetails[]): ConcatMode {
   return probes.every(same) ? "copy" : "reencode";
 }
 
-async function concatCopy(ffmpeg: Ffmpeg, dir: string, files: string[], out: string, run: RunOptions): Promise<void> {
+async function concatCopy(ffmpeg: Ffmpeg, dir: string, files: string[], out: string, moov: number, run: RunOptions): Promise<void> {
   const list = join(dir, "list.txt");
-  // The concat demuxer's own quoting: single quotes, with embedded quotes closed and escaped.
-  await writeFile(list, files.map((f) => `file '${f.replace(/'/g, "'\\''")}'`).join("\n") + "\n");
-  await ffmpeg.run(["-f", "concat", "-safe", "0", "-i", list, "-c", "copy", "-movflags", "+faststart", out], run);
+  await writeFile(list, concatList(files));
+  await writeMoovFirst(ffmpeg, ["-f", "concat", "-safe", "0", "-i", list, "-c", "copy"], out, moov, run);
+}
+
+/** The concat demuxer's list, in its own quoting: single quotes, embedded quotes closed and escaped. */
+export function concatList(files: string[]): string {
+  return files.map((f) => `file '${f.replace(/'/g, "'\\''")}'`).join("\n") + "\n";
 }
 
 /** One pass: every input scaled and padded to the first clip's frame, then the concat filter. */
@@ -96,6 +103,7 @@ async function concatReencode(
   probes: ProbeDetails[],
   out: string,
   preset: string,
+  moov: number,
   run: RunOptions,
 ): Promise<void> {
   const width = even(probes.find((p) => p.width > 0)?.width ?? 1280);
@@ -127,8 +135,8 @@ async function concatReencode(
   args.push("-filter_complex", filters.join(";"), "-map", "[v]");
   if (withAudio) args.push("-map", "[a]", "-c:a", "aac", "-b:a", "192k");
   else args.push("-an");
-  args.push("-c:v", "libx264", "-preset", preset, "-crf", "20", "-pix_fmt", "yuv420p", "-movflags", "+faststart", out);
-  await ffmpeg.run(args, run);
+  args.push("-c:v", "libx264", "-preset", preset, "-crf", "20", "-pix_fmt", "yuv420p");
+  await writeMoovFirst(ffmpeg, args, out, moov, run);
 }
 
 function even(n: number): number {

@@ -1,21 +1,21 @@
 /**
  * Shots timed to the song from its signal analysis (audio-signal.ts), without a model.
  *
- * Each section is a scene; inside it a dynamic programme picks cut points from the beats (a 100 ms
- * grid of off-beat points is there too, at a cost that makes it a last resort, for when no beats fit
- * or there are none), every shot between minShotMs and maxShotMs and as close as possible to a whole
- * number of bars near their middle. Section changes are snapped to beats already, so cuts are beats
- * or section changes. Shots are integer milliseconds and tile [0, durationMs] exactly. Descriptions
- * are templates; lyrics without timing are spread evenly over the song.
+ * Each section is a scene; inside it the shared cut planner (../beat-cuts.ts) picks cuts from the
+ * beats and downbeats (off-beat points only as a last resort), every shot between minShotMs and
+ * maxShotMs, planned from the clip lengths the engine renders when it has fixed ones, else near a
+ * whole number of bars around the middle of the range. Section changes are snapped to beats
+ * already, so cuts are beats or section changes. Shots are integer milliseconds and tile
+ * [0, durationMs] exactly. Descriptions are templates; lyrics without timing are spread evenly.
  */
 import type { SongScene, SongShot } from "../ports.js";
 import type { SectionInfo, SignalAnalysis } from "./audio-signal.js";
+import { planCuts } from "../beat-cuts.js";
 
-const GRID_MS = 100;
-/** An off-beat cut costs as much as a shot that misses its target length by 200 %. */
-const OFFBEAT_COST = 4;
-
-export function planScenes(signal: SignalAnalysis, limits: { minShotMs: number; maxShotMs: number }): SongScene[] {
+export function planScenes(
+  signal: Pick<SignalAnalysis, "bpm" | "beatsMs" | "downbeatsMs" | "sections">,
+  limits: { minShotMs: number; maxShotMs: number; clipLengthsMs?: number[] },
+): SongScene[] {
   const { minShotMs, maxShotMs } = limits;
   const mid = (minShotMs + maxShotMs) / 2;
   const barMs = signal.bpm ? 240_000 / signal.bpm : 0;
@@ -23,7 +23,7 @@ export function planScenes(signal: SignalAnalysis, limits: { minShotMs: number; 
   const bars = barMs ? Math.round(mid / barMs) : 0;
   const target = bars > 0 ? Math.min(maxShotMs, Math.max(minShotMs, bars * barMs)) : mid;
   const scenes = signal.sections.map((section, index) => {
-    const cuts = splitRange(section.startMs, section.endMs, signal.beatsMs, { minShotMs, maxShotMs, target });
+    const cuts = planCuts(section.startMs, section.endMs, { beatsMs: signal.beatsMs, downbeatsMs: signal.downbeatsMs }, { ...limits, targetMs: target });
     const shots: SongShot[] = cuts.slice(0, -1).map((startMs, i) => ({ startMs, endMs: cuts[i + 1], lyricsSnippet: "", description: "" }));
     return { title: sceneTitle(section, index), shots, section };
   });
@@ -35,50 +35,6 @@ export function planScenes(signal: SignalAnalysis, limits: { minShotMs: number; 
     });
   }
   return scenes.map(({ title, shots }) => ({ title, shots }));
-}
-
-/**
- * Cut points from start to end (both included): a shortest path over beats (free) and a 100 ms grid
- * (OFFBEAT_COST each) where every step lies in [min, max] and costs its squared relative distance
- * from the target length. A range that cannot be split that way (shorter than min, or a max under
- * twice the min with an unlucky length) is divided evenly: the only case where a shot leaves the range.
- */
-function splitRange(start: number, end: number, beatsMs: number[], o: { minShotMs: number; maxShotMs: number; target: number }): number[] {
-  const len = end - start;
-  // Without a beat grid every cut is off-beat, so only the lengths matter.
-  const offbeatCost = beatsMs.length ? OFFBEAT_COST : 0;
-  const points: Array<{ t: number; beat: boolean }> = [{ t: start, beat: true }];
-  const inside = beatsMs.filter((b) => b > start && b < end);
-  let bi = 0;
-  for (let t = start + GRID_MS; t < end; t += GRID_MS) {
-    while (bi < inside.length && inside[bi] <= t) points.push({ t: inside[bi++], beat: true });
-    if (points[points.length - 1].t !== t) points.push({ t, beat: false });
-  }
-  while (bi < inside.length) points.push({ t: inside[bi++], beat: true });
-  points.push({ t: end, beat: true });
-
-  const cost = new Float64Array(points.length).fill(Infinity);
-  const back = new Int32Array(points.length).fill(-1);
-  cost[0] = 0;
-  let first = 0;
-  for (let i = 1; i < points.length; i++) {
-    while (points[i].t - points[first].t > o.maxShotMs) first++;
-    for (let j = first; j < i; j++) {
-      const step = points[i].t - points[j].t;
-      if (step < o.minShotMs) break;
-      if (cost[j] === Infinity) continue;
-      const c = cost[j] + ((step - o.target) / o.target) ** 2 + (points[i].beat ? 0 : offbeatCost);
-      if (c < cost[i]) (cost[i] = c), (back[i] = j);
-    }
-  }
-  const last = points.length - 1;
-  if (cost[last] === Infinity) {
-    const count = Math.max(1, Math.ceil(len / o.maxShotMs));
-    return Array.from({ length: count + 1 }, (_, i) => (i === count ? end : start + Math.round((len * i) / count)));
-  }
-  const cuts: number[] = [];
-  for (let i = last; i >= 0; i = back[i]) cuts.push(points[i].t);
-  return cuts.reverse();
 }
 
 function sceneTitle(section: SectionInfo, index: number): string {

@@ -148,7 +148,7 @@ function colourFrom(rand: () => number): Rgb {
 }
 
 function splitPrefix(prompt: string): { prefix: string; text: string } {
-  const m = prompt.match(/^(\[[^\]]*\]_\[[^\]]*\]_\[[^\]]*\])\s*/);
+  const m = prompt.match(/^(S\d{2,4}_V\d{1,5}_[A-Z0-9]{2,12})\s*/);
   return m ? { prefix: m[1], text: prompt.slice(m[0].length) } : { prefix: "", text: prompt };
 }
 
