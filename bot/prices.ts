@@ -45,6 +45,9 @@ export const DEFAULT_PRICE_TABLE: Record<string, ModelPrice> = {
   "gemini-3.6-flash": tokens(1.5, 7.5),
   "gemini-3.5-flash": tokens(1.5, 9),
   "gemini-3.1-flash-lite": tokens(0.25, 1.5),
+  // The spec's example LLM (projects made before GEMINI_SONG_MODEL chose theirs): $2/$12 per million
+  // up to 200K tokens of context (Google's rates as OpenRouter passes them on, October 2026).
+  "gemini-3.1-pro-preview": tokens(2, 12),
   "deepseek-flash": tokens(0.3, 1.2),
   "deepseek-v4-flash": tokens(0.3, 1.2), // served by deepseek-flash, at its price
   "deepseek-v4-pro": tokens(1.32, 3.96),

@@ -248,9 +248,15 @@ export function createDecider(deps: DeciderDeps) {
     if ("error" in auth) return none(auth.error as DecideResult);
     const { job, user } = auth;
     if (isFinished(job)) return none({ ok: false, status: "finished", message: "This job is finished; nothing was changed." });
-    const reviews = (await deps.pending(jobId)).filter((p) => p.value.kind === "review");
+    const pending = (await deps.pending(jobId)).filter((p) => p.value.kind === "review");
+    // A shot that failed is not approved in bulk: it needs 🟡 or 🔴 (a 🟢 on its own card redrafts it).
+    const failed = pending.filter((p) => p.value.kind === "review" && p.value.failed);
+    const reviews = pending.filter((p) => !failed.includes(p));
     if (reviews.length === 0) {
-      return none({ ok: false, status: "stale", message: "No scene is waiting for a review; nothing was changed." });
+      const message = failed.length > 0
+        ? `No scene can be approved as it is: ${failed.length === 1 ? "one shot" : `${failed.length} shots`} could not be made; edit (🟡) or re-roll (🔴) ${failed.length === 1 ? "it" : "them"} first.`
+        : "No scene is waiting for a review; nothing was changed.";
+      return none({ ok: false, status: "stale", message });
     }
     const limit = await store.limits.consume(user.id, "production");
     if (!limit.allowed) return none({ ok: false, status: "rate_limited", message: rateLimitedMessage(limit.retryAfterS), retryAfterS: limit.retryAfterS });
@@ -268,7 +274,8 @@ export function createDecider(deps: DeciderDeps) {
       return { ...none({ ok: false, status: first.status, message: refusals.join(" ") || first.message }), refused: refused.length };
     }
     const label = `${approved} scene${approved > 1 ? "s" : ""} 🟢 approved.`;
-    return { ok: true, status: "queued", message: [label, ...refusals].join(" "), approved, refused: refused.length };
+    const skipped = failed.length > 0 ? [`${failed.length === 1 ? "One shot" : `${failed.length} shots`} could not be made and ${failed.length === 1 ? "waits" : "wait"} for 🟡 or 🔴.`] : [];
+    return { ok: true, status: "queued", message: [label, ...refusals, ...skipped].join(" "), approved, refused: refused.length + failed.length };
   }
 
   /** Stops a job: nothing more is paid for; finished clips stay where they are. */

@@ -202,7 +202,8 @@ export function createJobViews(deps: {
       finalVideoKey: job.production?.finalVideoKey ?? null,
       error: stage === "flagged" || stage === "failed" ? job.errorMessage : null,
       queue: position && !TERMINAL_STAGES.includes(stage) ? position : null,
-      approveAll: quote(cards.filter((c) => c.awaiting === "review")),
+      // A failed shot cannot be rendered as it is: it asks for 🟡 or 🔴, not a price.
+      approveAll: quote(cards.filter((c) => c.awaiting === "review" && !c.failed)),
     };
   }
 

@@ -175,13 +175,14 @@ for (;;) {
   if (view.stage === "flagged" || view.stage === "failed" || view.stage === "cancelled") {
     await finish(1, `✖ ${view.error ?? view.statusLine}`);
   }
-  const open = view.scenes.filter((c) => c.awaiting === "review" && !answered.has(`${c.sceneId}:${c.versionNo}`));
+  const open = view.scenes.filter((c) => c.awaiting === "review" && !(values.auto && c.failed) && !answered.has(`${c.sceneId}:${c.versionNo}`));
   // --auto approves in bulk: once every scene has its preview (or is past review), with one request,
   // so the price said first is the price of what is approved.
   const settled = view.scenes.length > 0 && view.scenes.every((c) => c.awaiting === "review" || c.awaiting === "render" || c.status === "completed" || c.status === "failed");
-  const stuck = view.scenes.filter((c) => c.status === "failed" && c.awaiting !== "review");
-  if (values.auto && settled && stuck.length > 0 && open.length === 0 && view.scenes.every((c) => c.status === "completed" || c.status === "failed")) {
-    await finish(1, `✖ Scene ${stuck[0].index + 1} could not be made${stuck[0].errorMessage ? `: ${stuck[0].errorMessage}` : ""}. Run without --auto to edit or re-roll it (job ${jobId!}).`);
+  // A shot that could not be made needs a person (🟡 or 🔴): --auto says which and stops.
+  const stuck = view.scenes.find((c) => c.failed);
+  if (values.auto && settled && stuck && view.scenes.every((c) => c.failed || c.awaiting === "render" || c.status === "completed")) {
+    await finish(1, `✖ Scene ${stuck.index + 1} could not be made: ${stuck.failed} Run without --auto to edit or re-roll it (job ${jobId!}).`);
   }
   if (open.length > 0 && (!values.auto || settled)) {
     if (values.auto) {

@@ -177,11 +177,17 @@ describe.each(dbTargets)("song route on $name", (target) => {
       // Only the reference sheet was drawn: no shot image was paid for.
       expect(p.meters.songIllustrator.calls.shotImage).toBe(1);
 
-      // Fixed from chat: the rule goes, 🔴 on one card and Approve all (🟢 on a failed card drafts it again).
+      // Fixed from chat: the rule goes, 🔴 on one card, 🟢 on the others (🟢 on a failed card drafts it
+      // again). Approve all leaves failed cards alone: it approves clips, at the price it quotes.
       await p.runner.store.rules.remove(project.id, rule.id);
+      const bulk = await p.runner.approveAll(jobId, OWNER);
+      expect(bulk).toMatchObject({ ok: false, approved: 0 });
+      expect(bulk.message).toMatch(/could not be made; edit \(🟡\) or re-roll \(🔴\)/);
       await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 0, decision: "RED", actor: OWNER });
       await waitForVersion(p, jobId, 0, 1);
-      await p.runner.approveAll(jobId, OWNER);
+      for (const card of cards.filter((c) => c.index !== 0)) {
+        expect((await p.runner.decide({ jobId, sceneIndex: card.index, versionNo: card.versionNo, decision: "GREEN", actor: OWNER })).ok).toBe(true);
+      }
       const again = await reviewsOpen(p.runner, jobId, 1);
       expect(again.every((c) => c.failed === null && c.previewKey)).toBe(true);
       await p.runner.approveAll(jobId, OWNER);

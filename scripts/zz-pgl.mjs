@@ -1,0 +1,15 @@
+import { PGlite } from "@electric-sql/pglite";
+let t = performance.now();
+const a = await PGlite.create();
+console.log("fresh create", (performance.now() - t).toFixed(0));
+const dump = await a.dumpDataDir("none");
+console.log("dump bytes", dump.size);
+t = performance.now();
+const b = await PGlite.create({ loadDataDir: dump });
+console.log("from template", (performance.now() - t).toFixed(0));
+t = performance.now();
+const c = await PGlite.create();
+console.log("fresh again (same thread)", (performance.now() - t).toFixed(0));
+t = performance.now();
+const d = await PGlite.create({ loadDataDir: dump });
+console.log("template again", (performance.now() - t).toFixed(0));
