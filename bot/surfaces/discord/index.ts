@@ -107,7 +107,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     logger,
     publisher,
     chatMessages,
-    identityLinks: createIdentityLinks(app.db),
+    identityLinks: createIdentityLinks(app.db, Date.now, app.runner.users),
     files: {
       hosts: options.fileHosts ?? DISCORD_FILE_HOSTS,
       allowHttp: options.allowHttpDownloads ?? false,

@@ -90,7 +90,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     links: createMediaLinks({ config: app.config, publicUrl: options.publicUrl }),
   });
   const deps: SlackDeps = {
-    app, chat, renderer, logger, links: createIdentityLinks(app.db),
+    app, chat, renderer, logger, links: createIdentityLinks(app.db, Date.now, app.runner.users),
     download: (url, maxBytes) =>
       downloadAttachment({
         url, allowedHosts: fileHosts, maxBytes, allowHttp: options.allowHttpDownloads ?? false,
