@@ -318,6 +318,17 @@ describe.skipIf(!RUN_BROWSER)(browserTitle, () => {
     expect(await page.getByTestId("job").isHidden()).toBe(true);
     expect(await page.getByTestId("drop-title").textContent()).toBe(title);
 
+    // A flat image is flagged: the reason is said once (no status line or toast repeating it).
+    const flat = await sharp({ create: { width: 400, height: 300, channels: 3, background: "#808080" } }).png().toBuffer();
+    await page.getByTestId("file-input").setInputFiles({ name: "flat.png", mimeType: "image/png", buffer: flat });
+    await expect.poll(() => page.getByTestId("stage").textContent(), { timeout: 20_000 }).toBe("Flagged");
+    const flagged = (await page.getByTestId("job-error").textContent())!;
+    expect(flagged).toMatch(/^Flagged for review: integrity score 0\.\d\d is below 0\.4 \(The image is almost a single colour/);
+    expect(flagged.match(/flagged/gi)).toHaveLength(1);
+    expect(await page.getByTestId("status-line").textContent()).toBe("");
+    expect(await page.getByTestId("status").textContent()).not.toMatch(/Flagged by the integrity filter/);
+    expect(await toast(page, /integrity/).count()).toBe(0);
+
     // Drop a real image: three cards with previews, all waiting for review, each with its price.
     await page.getByTestId("file-input").setInputFiles({ name: "brand.png", mimeType: "image/png", buffer: await brandPng() });
     for (const i of [0, 1, 2]) await newVersion(page, i, 0);

@@ -139,9 +139,9 @@ function integrityNotes(s: ImageStats, integrity: number, side: number): string 
   const measured =
     `${s.palette.length} distinct colour${s.palette.length === 1 ? "" : "s"}, ${(s.edgeDensity * 100).toFixed(1)}% edge pixels, ` +
     `contrast ${s.lumaStd.toFixed(2)}, ${s.width}×${s.height} px`;
-  if (integrity < 0.4) {
-    return `Flagged (integrity ${integrity.toFixed(2)}): ${reasons.join("; ") || "too little visual information"}. Measured: ${measured}.`;
-  }
+  // The graph wraps these notes in its own "Flagged for review: integrity score …" sentence, so
+  // they give the reasons and the measures only: saying "flagged" here would say it twice.
+  if (integrity < 0.4) return `${capitalise(reasons.join("; ") || "too little visual information")}. Measured: ${measured}.`;
   return `Enough visual information (integrity ${integrity.toFixed(2)}): ${measured}.` +
     (reasons.length ? ` Caveat: ${reasons.join("; ")}.` : "");
 }
@@ -185,6 +185,10 @@ function previewPromise(feedback: string): string {
   return labels.length
     ? `The new preview shows it: ${labels.join(", ")}.`
     : "No light, colour, camera or mood word I can draw offline, so the new preview keeps its look; a real model would follow the note.";
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function clip(text: string, max: number): string {
