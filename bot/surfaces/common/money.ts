@@ -18,6 +18,11 @@ export function priceText(creditsDue: number, usd: number): string {
   return usd > 0 ? `${credits(creditsDue)} · ≈ $${usd.toFixed(2)}` : credits(creditsDue);
 }
 
+/** "for 2 credits · ≈ $0.70", or "at no charge": a price inside a sentence. */
+export function forPrice(price: string): string {
+  return price === "no charge" ? "at no charge" : `for ${price}`;
+}
+
 /** What a 🟢 on this scene costs. */
 export function scenePrice(card: Pick<SceneCard, "approvalCredits" | "approvalUsd">): string {
   return priceText(card.approvalCredits, card.approvalUsd);
