@@ -98,7 +98,7 @@ export function statusMessage(view: JobView): SlackMessage {
         text: { type: "plain_text", text: `🟢 Approve all · ${price}`.slice(0, 75), emoji: true },
         confirm: {
           title: { type: "plain_text", text: `Approve every waiting ${view.kind === "song" ? "shot" : "scene"}?` },
-          text: { type: "mrkdwn", text: `${price}, rendered by ${view.engine ?? "the video engine"}. ${esc(view.ownerName ?? "The owner")} has ${creditWords(view.ownerCredits)}.` },
+          text: { type: "mrkdwn", text: `${price}, rendered by ${view.engine ?? "the video engine"}. ${who(view.ownerName)} has ${creditWords(view.ownerCredits)}.` },
           confirm: { type: "plain_text", text: "Approve all" },
           deny: { type: "plain_text", text: "Not yet" },
         },
@@ -176,7 +176,7 @@ export function cardMessage(view: JobView, card: SceneCard, options: { previewFi
           text: { type: "plain_text", text: `${DECISION_LABELS.GREEN} · ${price}`.slice(0, 75), emoji: true },
           confirm: {
             title: { type: "plain_text", text: `Approve ${unit.toLowerCase()} ${card.index + 1}?` },
-            text: { type: "mrkdwn", text: `${unit} ${n} goes to ${engine} ${forPrice(price)}. ${esc(view.ownerName ?? "The owner")} has ${creditWords(view.ownerCredits)}.` },
+            text: { type: "mrkdwn", text: `${unit} ${n} goes to ${engine} ${forPrice(price)}. ${who(view.ownerName)} has ${creditWords(view.ownerCredits)}.` },
             confirm: { type: "plain_text", text: "Approve" },
             deny: { type: "plain_text", text: "Not yet" },
           },
