@@ -28,8 +28,9 @@ export function scenePrice(card: Pick<SceneCard, "approvalCredits" | "approvalUs
   return priceText(card.approvalCredits, card.approvalUsd);
 }
 
-/** What Approve all costs now: "22 clips · 22 credits · ≈ $7.70". */
+/** What Approve all costs now: "22 clips · 22 credits · ≈ $7.70" (or "3 clips · no charge"). */
 export function approveAllPrice(quote: ApproveAllQuote): string {
+  if (quote.credits <= 0 && quote.usd <= 0) return `${quote.clips} clip${quote.clips === 1 ? "" : "s"} · no charge`;
   return quoteLine(quote);
 }
 

@@ -158,6 +158,8 @@ export function cardMessage(view: JobView, card: SceneCard, options: { previewFi
   if (card.lastDecision && card.decidedBy) {
     blocks.push({ type: "context", block_id: "decided", elements: [{ type: "mrkdwn", text: `${DECIDED[card.lastDecision]} by ${who(card.decidedBy)}` }] });
   }
+  // Offered while the card waits for a review (where Revert can act); once decided, a card keeps no
+  // buttons, like an edited chat message, and /versions still lists its history.
   const versions: types.Button = {
     type: "button", action_id: ACTION_VERSIONS, value: `${view.jobId}:${card.index}`,
     text: { type: "plain_text", text: "🕘 Versions", emoji: true },
@@ -186,8 +188,6 @@ export function cardMessage(view: JobView, card: SceneCard, options: { previewFi
         ...(card.versionNo > 1 ? [versions] : []),
       ],
     });
-  } else if (card.versionNo > 1) {
-    blocks.push({ type: "actions", block_id: "history", elements: [versions] });
   }
   return { text: `${unit} ${n}: ${sceneState(view, card)}`, blocks };
 }
