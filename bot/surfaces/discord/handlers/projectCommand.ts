@@ -1,7 +1,7 @@
 import { MessageFlags, escapeMarkdown, type ChatInputCommandInteraction } from "discord.js";
 import type { SurfaceContext } from "../context.js";
 import { actorOf } from "../identity.js";
-import { resolveJob } from "../jobs.js";
+import { resolveProjectJob } from "../jobs.js";
 import { acknowledge, explain } from "../respond.js";
 import { roleOf, type ProjectChange } from "../../common/projectService.js";
 
@@ -17,9 +17,9 @@ export async function handleProjectCommand(ctx: SurfaceContext, interaction: Cha
     const job = interaction.options.getString("job");
     let jobId: string | undefined;
     if (job) {
-      const found = await resolveJob(ctx, actor, job);
+      const found = await resolveProjectJob(ctx, actor, job);
       if ("error" in found) return void (await interaction.editReply({ content: found.error }));
-      jobId = found.view.jobId;
+      jobId = found.jobId;
     }
     const role = interaction.options.getString("role");
     const change: ProjectChange = {

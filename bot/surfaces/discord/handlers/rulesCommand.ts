@@ -1,7 +1,7 @@
 import { MessageFlags, type ChatInputCommandInteraction } from "discord.js";
 import type { SurfaceContext } from "../context.js";
 import { actorOf } from "../identity.js";
-import { resolveJob } from "../jobs.js";
+import { resolveProjectJob } from "../jobs.js";
 import { acknowledge, explain } from "../respond.js";
 import { rulesReply } from "../history.js";
 
@@ -13,9 +13,9 @@ export async function handleRulesCommand(ctx: SurfaceContext, interaction: ChatI
     const job = interaction.options.getString("job");
     let jobId: string | undefined;
     if (job) {
-      const found = await resolveJob(ctx, actor, job);
+      const found = await resolveProjectJob(ctx, actor, job);
       if ("error" in found) return void (await interaction.editReply({ content: found.error }));
-      jobId = found.view.jobId;
+      jobId = found.jobId;
     }
     const resolved = await ctx.projects.resolve(actor, jobId);
     if ("error" in resolved) return void (await interaction.editReply({ content: resolved.error }));
