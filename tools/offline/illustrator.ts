@@ -125,12 +125,13 @@ function caption(prompt: string, index: number, count: number, seed: number): Bu
 
 /** Top left: what the notes changed, so the picture says why it looks different. */
 function adjustedMark(labels: string[]): Buffer {
-  const text = `EDITED · ${labels.join(" · ")}`.slice(0, 70);
-  const w = 24 + text.length * 12;
+  // Large enough to read on a 320 px card: the label is what tells a person the note was drawn.
+  const text = `EDITED · ${labels.join(" · ")}`.slice(0, 48);
+  const w = 32 + text.length * 19;
   return Buffer.from(
     `<svg width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">
-      <rect x="24" y="24" width="${w}" height="40" rx="8" fill="#000000" fill-opacity="0.55"/>
-      <text x="${24 + w / 2}" y="51" text-anchor="middle" font-family="DejaVu Sans, sans-serif" font-weight="bold" font-size="18" fill="#ffe08a">${escapeXml(text)}</text>
+      <rect x="24" y="24" width="${w}" height="58" rx="10" fill="#000000" fill-opacity="0.6"/>
+      <text x="${24 + w / 2}" y="63" text-anchor="middle" font-family="DejaVu Sans, sans-serif" font-weight="bold" font-size="30" fill="#ffe08a">${escapeXml(text)}</text>
     </svg>`,
   );
 }
