@@ -58,6 +58,7 @@ export function settingsFrom(config: AppConfig, modes: ToolModes): PipelineSetti
     song: { minShotMs: config.env.SHOT_MIN_MS, maxShotMs: config.env.SHOT_MAX_MS, maxAuditAttempts: config.env.MAX_AUDIT_ATTEMPTS },
     // Without a webhook nothing can name a lost submission's request: waiting would only delay it.
     adoptGraceMs: config.env.PUBLIC_URL && modes.video === "real" ? config.env.VIDEO_ADOPT_GRACE_MS : 0,
+    newUserCredits: config.env.NEW_USER_CREDITS,
   };
 }
 

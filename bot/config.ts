@@ -142,6 +142,13 @@ const EnvSchema = z.object({
   CLIP_CREDITS_KLING: z.coerce.number().int().min(0).optional(),
   CLIP_CREDITS_LUMA: z.coerce.number().int().min(0).optional(),
   CLIP_CREDITS_GEMINI_PRO: z.coerce.number().int().min(0).optional(),
+  /** Credits a person gets the first time they talk to the bot (on any platform). */
+  NEW_USER_CREDITS: number(10).pipe(z.number().int().min(0).max(1_000_000)),
+  /**
+   * Who may grant credits and change projects besides the approvers: `slack:U0123`, `discord:4567`
+   * (a Discord user id; approver roles count too), comma-separated.
+   */
+  ADMIN_IDS: list.pipe(z.array(z.string().regex(/^(slack|discord):[A-Za-z0-9]{1,64}$/, "each entry is slack:<user id> or discord:<user id>"))),
   /** Public base URL of this bot: fal calls PUBLIC_URL/webhooks/fal instead of being polled. */
   PUBLIC_URL: z.string().url().optional(),
   /** Where fal's webhook listener binds (PUBLIC_URL must reach it). */

@@ -29,6 +29,8 @@ export interface PipelineSettings {
    * webhook before it is sent again (0: no webhooks, send again at once). See Ledger.submitOnce.
    */
   adoptGraceMs?: number;
+  /** Credits a person starts with when their users row is created (NEW_USER_CREDITS); unset: the column default. */
+  newUserCredits?: number;
 }
 
 /** A paid operation as the price list sees it. */

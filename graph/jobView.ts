@@ -191,7 +191,7 @@ export function createJobViews(deps: {
       ownerId: job.userId,
       ownerName: names.get(job.userId) ?? null,
       stage,
-      statusLine: inLine(position, stage) ?? statusLine(stage, cards),
+      statusLine: inLine(position, stage) ?? statusLine(stage, cards, job.kind),
       engine: job.production?.engine ?? null,
       routingReason: job.production?.routingReason ?? null,
       creditsUsed: await credits.spentOn(jobId),
@@ -264,23 +264,26 @@ function excerpt(text: string): string {
   return clean.length > 140 ? `${clean.slice(0, 137)}…` : clean;
 }
 
-function statusLine(stage: JobView["stage"], cards: SceneCard[]): string {
+/** A song's words differ from a brand image's: it is listened to, and it is cut into shots. */
+function statusLine(stage: JobView["stage"], cards: SceneCard[], kind: JobView["kind"]): string {
+  const song = kind === "song";
+  const unit = song ? "shot" : "scene";
   const waiting = cards.filter((c) => c.awaiting === "review").length;
   const rendering = cards.filter((c) => c.awaiting === "render").length;
   const done = cards.filter((c) => c.status === "completed").length;
   switch (stage) {
-    case "analyzing": return "Analysing the brand image…";
+    case "analyzing": return song ? "Listening to the song and planning its shots…" : "Analysing the brand image…";
     case "styling": return "Distilling the style reference…";
     case "directing": return "Writing the storyboard…";
     case "reviewing":
       return [
-        waiting ? `${waiting} scene${waiting > 1 ? "s" : ""} waiting for your review` : "",
+        waiting ? `${waiting} ${unit}${waiting > 1 ? "s" : ""} waiting for your review` : "",
         rendering ? `${rendering} rendering` : "",
         done ? `${done}/${cards.length} done` : "",
-      ].filter(Boolean).join(" · ") || "Making previews…";
-    case "assembling": return "Stitching the final video…";
+      ].filter(Boolean).join(" · ") || (song ? "Drawing the shots…" : "Making previews…");
+    case "assembling": return song ? "Cutting the shots to the song…" : "Stitching the final video…";
     case "done": return "Done: the final video is ready.";
-    case "flagged": return "Flagged by the integrity filter.";
+    case "flagged": return song ? "Flagged: the song could not be used." : "Flagged by the integrity filter.";
     case "failed": return "Failed.";
     case "cancelled": return "Cancelled.";
   }

@@ -6,7 +6,7 @@ const TERMINAL: string[] = ["done", "flagged", "failed", "cancelled"];
 /**
  * "deliver" tasks, run by the process that holds the chat surfaces: builds the job's view and
  * tells every listener what changed. The status on every refresh; a scene event only for a card
- * that changed since this process last said; the final video and a failure once per job. What it
+ * that changed since this process last said; the final video and a failure once per job each. What it
  * remembers lives in memory: after a restart every card is said once more, which surfaces turn
  * into edits of the messages they already posted.
  */
@@ -49,8 +49,11 @@ export function createPublisher(deps: { viewOf: (jobId: string) => Promise<JobVi
     }
     lastCards.delete(jobId);
     lastStage.delete(jobId);
-    if (announced.has(jobId)) return;
-    announced.add(jobId);
+    // Once per job and outcome: a job that failed and was tried again (runner.retry) still
+    // announces its final video when it is done.
+    const outcome = `${jobId}:${view.stage}`;
+    if (announced.has(outcome)) return;
+    announced.add(outcome);
     if (view.stage === "done") emit({ type: "final", view });
     if (view.stage === "failed" && view.error) emit({ type: "error", jobId, message: view.error, view });
   }

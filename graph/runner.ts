@@ -60,7 +60,7 @@ export function createRunner(options: RunnerOptions) {
   const { db, tools, settings, checkpointer, logger, tasks } = options;
   const store = {
     jobs: createJobs(db), scenes: createScenes(db), ledger: createLedger(db),
-    decisions: createDecisions(db), audit: createAuditLog(db), users: createUsers(db), limits: createRateLimiter(db),
+    decisions: createDecisions(db), audit: createAuditLog(db), users: createUsers(db, { newUserCredits: settings.newUserCredits }), limits: createRateLimiter(db),
     credits: createCredits(db), projects: createProjects(db), rules: createRules(db, tools.embedder),
     shotStates: createShotStates(db),
   };

@@ -1,6 +1,6 @@
 import { createHash, randomInt } from "node:crypto";
 import type { Db } from "./db.js";
-import type { ChatIdentity, Platform, UserRow } from "./users.js";
+import type { ChatIdentity, Platform, UserRow, Users } from "./users.js";
 import { createUsers } from "./users.js";
 import { createAuditLog } from "./audit.js";
 
@@ -38,8 +38,8 @@ export function formatCode(code: string): string {
   return `${code.slice(0, 4)}-${code.slice(4)}`;
 }
 
-export function createIdentityLinks(db: Db, now: () => number = Date.now) {
-  const users = createUsers(db);
+/** `users`: the app's own (runner.users), so an identity first seen through /link gets the configured allowance. */
+export function createIdentityLinks(db: Db, now: () => number = Date.now, users: Users = createUsers(db)) {
   const audit = createAuditLog(db);
 
   /** A new code for this identity (its canonical row); earlier unused codes of the same row stop working. */

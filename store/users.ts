@@ -49,7 +49,17 @@ export interface Users {
 const PLATFORMS: readonly Platform[] = ["slack", "discord", "local", "cli"];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function createUsers(db: Db): Users {
+export interface UsersOptions {
+  /**
+   * Credits a new user starts with (NEW_USER_CREDITS). Unset: the column's default, the spec's 10.
+   * Set where the row is created, in the same statement, so no user ever exists without them.
+   */
+  newUserCredits?: number;
+}
+
+export function createUsers(db: Db, options: UsersOptions = {}): Users {
+  const allowance = options.newUserCredits;
+  if (allowance !== undefined && (!Number.isInteger(allowance) || allowance < 0)) throw new Error(`newUserCredits must be a whole number ≥ 0, got ${allowance}`);
   const users: Users = {
     async ensure(identity, client) {
       const own = await upsert(identity, client);
@@ -88,8 +98,8 @@ export function createUsers(db: Db): Users {
     // updated, so it yields nothing.
     const { rows } = await (client ?? db).query<UserRow & { linked_to: string | null }>(
       `WITH me AS (
-         INSERT INTO users (platform, platform_team_id, platform_user_id, name)
-         VALUES ($1, $2, $3, $4)
+         INSERT INTO users (platform, platform_team_id, platform_user_id, name${allowance === undefined ? "" : ", credits_remaining"})
+         VALUES ($1, $2, $3, $4${allowance === undefined ? "" : ", $5"})
          ON CONFLICT (platform, platform_team_id, platform_user_id) DO UPDATE
            SET name = COALESCE(EXCLUDED.name, users.name),
                updated_at = CASE WHEN EXCLUDED.name IS DISTINCT FROM users.name AND EXCLUDED.name IS NOT NULL
@@ -97,7 +107,7 @@ export function createUsers(db: Db): Users {
            WHERE users.deleted_at IS NULL
          RETURNING *)
        SELECT me.*, l.canonical_user_id AS linked_to FROM me LEFT JOIN identity_links l ON l.user_id = me.id`,
-      [platform, teamId, userId, name],
+      allowance === undefined ? [platform, teamId, userId, name] : [platform, teamId, userId, name, allowance],
     );
     const row = rows[0];
     if (!row) {

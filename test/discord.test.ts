@@ -212,8 +212,8 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     // The status message reached review: one square per scene, the credits, the price of approving all.
     const statusRow = await createChatMessages(app.db).get(jobId, location, "status");
     const reviewing = standin.messages.get(statusRow!.messageId)!;
-    expect(reviewing.content).toMatch(/⬜⬜⬜ · 0\/3 scenes done · credits used: 0 · 10 left/);
-    expect(buttonsOf(reviewing)[0].label).toBe("🟢 Approve all · 3 credits");
+    expect(reviewing.content).toMatch(/⬜⬜⬜ · 0\/3 scenes done · Spent 0 credits · 10 left/);
+    expect(buttonsOf(reviewing)[0].label).toBe("🟢 Approve all · 3 clips · 3 credits");
   });
 
   it("refuses a click by someone else privately, and the job does not change", async () => {
@@ -272,7 +272,7 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     const after = standin.messages.get(m.id)!;
     expect(after.attachments).toHaveLength(1); // the old preview was replaced, not added to
     expect(after.content).toContain("🔴 Re-roll requested by Bob");
-    expect(buttonsOf(after).map((b: any) => decodeButton(b.custom_id)?.versionNo)).toEqual([2, 2, 2]);
+    expect(buttonsOf(after).map((b: any) => decodeButton(b.custom_id)?.versionNo ?? b.custom_id)).toEqual([2, 2, 2, `rbv:${jobId}:2`]);
     const edits = standin.calls.filter((c) => c.method === "PATCH" && c.path === `/channels/${thread}/messages/${m.id}`);
     expect(edits.length).toBeGreaterThan(0);
   });
@@ -318,7 +318,7 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     const statusRow = await createChatMessages(app.db).get(jobId, location, "status");
     const status = standin.messages.get(statusRow!.messageId)!;
     const approveAll = buttonsOf(status).find((b: any) => b.label.startsWith("🟢 Approve all"));
-    expect(approveAll.label).toBe("🟢 Approve all · 1 credit");
+    expect(approveAll.label).toBe("🟢 Approve all · 1 clip · 1 credit");
     // The owner comes back after 25 hours: no new message for a day archived the thread (edits do not count).
     standin.passTime(25 * 3600_000);
     expect(standin.thread(thread)!.thread_metadata.archived).toBe(true);
@@ -332,7 +332,7 @@ describe("Discord surface (real discord.js against loopback stand-ins)", () => {
     const video = final.files[0];
     expect(Buffer.from(video.bytes.subarray(4, 8)).toString("latin1")).toBe("ftyp");
     expect(final.json.content).toContain("Final video");
-    expect(final.json.content).toContain("credits used: 3"); // one per approved scene
+    expect(final.json.content).toContain("Spent 3 credits"); // one per approved scene
     expect(final.json.attachments).toEqual([{ id: 0, filename: video.name }]);
     const view = await app.runner.view(jobId);
     expect(view?.stage).toBe("done");

@@ -132,7 +132,7 @@ describe("offline director", () => {
 describe("offline illustrator", () => {
   const illustrator = createOfflineIllustrator();
 
-  it("derives a 1280×720 style reference and seed-dependent previews", async () => {
+  it("derives a 1280×720 style reference and previews that differ by scene and name their seed", async () => {
     const ref = await illustrator.styleReference({ image: colourful, prompt: "p", strength: 0.4, seed: 1 });
     expect(await size(ref)).toEqual({ width: 1280, height: 720 });
     expect(Buffer.from(ref.data).equals(Buffer.from(colourful.data))).toBe(false);

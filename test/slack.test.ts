@@ -156,7 +156,7 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     expect(status.edits).toBeGreaterThan(0);
     expect(textOf(status)).toContain("⬜⬜⬜");
     expect(textOf(status)).toContain(`Job \`${jobId}\``);
-    expect(textOf(status)).toContain("Credits used");
+    expect(textOf(status)).toContain("Spent 0 credits");
     expect(buttonsOf(status).map((b) => b.action_id)).toEqual(["job_approve_all", "job_cancel"]);
     // Edits of one message are throttled: at least 1.5 s apart.
     const edits = slack.callsOf("chat.update").filter((c) => c.args.ts === statusTs).map((c) => c.at);
@@ -173,7 +173,8 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
       expect(card.blocks.find((b) => b.block_id === "script").elements[0].text).toContain("\n");
       const [green, yellow, red] = buttonsOf(card);
       expect(decodeButton(green.action_id)).toEqual({ jobId, sceneIndex: i, versionNo: view.scenes[i].versionNo, decision: "GREEN" });
-      expect(green).toMatchObject({ style: "primary", text: { text: "🟢 Approve" }, confirm: { text: { text: expect.stringContaining("credits") } } });
+      // Offline engines cost nothing, and the button says so before anything is decided.
+      expect(green).toMatchObject({ style: "primary", text: { text: "🟢 Approve · no charge" }, confirm: { text: { text: expect.stringContaining("at no charge. <@U0OWNER> has 10 credits.") } } });
       expect(yellow.style).toBeUndefined();
       expect(yellow.text.text).toBe("🟡 Edit");
       expect(red).toMatchObject({ style: "danger", text: { text: "🔴 Re-roll" } });
@@ -410,7 +411,8 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     const cards = cardsIn(ELSEWHERE, parent.ts);
     expect(cards).toHaveLength(3);
     for (const card of cards) {
-      expect(buttonsOf(card)).toHaveLength(3);
+      // 🟢🟡🔴, and 🕘 Versions on a scene that has more than one.
+      expect(buttonsOf(card).filter((b) => b.action_id !== "rb_versions")).toHaveLength(3);
       expect(slack.uploads.get(card.blocks.find((b) => b.type === "image").slack_file.id)).toMatchObject({ channelId: ELSEWHERE });
     }
     const chat = createChatMessages(app.db);

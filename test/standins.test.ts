@@ -61,6 +61,19 @@ describe("Slack stand-in", () => {
     expect(await outcome(client.chat.postMessage({ channel: "C3", text: "x", blocks: image(webp.files[0].files[0].id) as never }))).toBe("invalid_blocks");
   });
 
+  it("checks a slack_file used as a section's image accessory or a context image like an image block's", async () => {
+    const uploaded = (await client.filesUploadV2({ channel_id: "C1", file: await png(), filename: "t.png" })) as { files: Array<{ files: Array<{ id: string }> }> };
+    const id = uploaded.files[0].files[0].id;
+    await new Promise((r) => setTimeout(r, 1100));
+    const accessory = (fileId: string) => [{ type: "section", text: { type: "mrkdwn", text: "v1" }, accessory: { type: "image", alt_text: "v1", slack_file: { id: fileId } } }];
+    const context = (fileId: string) => [{ type: "context", elements: [{ type: "image", alt_text: "v1", slack_file: { id: fileId } }, { type: "mrkdwn", text: "v1" }] }];
+    expect(await outcome(client.chat.postEphemeral({ channel: "C1", user: "U1", text: "x", blocks: accessory(id) as never }))).toBe("ok");
+    expect(await outcome(client.chat.postEphemeral({ channel: "C1", user: "U1", text: "x", blocks: accessory("F0NOPE") as never }))).toBe("invalid_blocks");
+    expect(await outcome(client.chat.postEphemeral({ channel: "C1", user: "U1", text: "x", blocks: context("F0NOPE") as never }))).toBe("invalid_blocks");
+    const noAlt = [{ type: "section", text: { type: "mrkdwn", text: "v1" }, accessory: { type: "image", slack_file: { id } } }];
+    expect(await outcome(client.chat.postEphemeral({ channel: "C1", user: "U1", text: "x", blocks: noAlt as never }))).toBe("invalid_blocks");
+  });
+
   it("rate-limits a burst of posts in one channel with 429 and Retry-After", async () => {
     slack.addChannel("C4", ["UBOT"]);
     const results = [];

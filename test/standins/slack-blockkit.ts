@@ -93,7 +93,22 @@ function confirm(c: Checker, obj: any, p: string): void {
   c.text(obj.deny, `${p}/deny`, BLOCK_LIMITS.confirmButton, "plain_text");
 }
 
-function element(c: Checker, el: any, p: string, actionIds: Set<string>): void {
+/** An image given as a slack_file (an image block, a section's accessory, a context element). */
+function slackFile(c: Checker, file: any, p: string, channel: string | null, files: SlackFileCheck): void {
+  const id = file?.id;
+  const problem = typeof id === "string" && channel ? files(id, channel) : "invalid slack file";
+  if (problem) c.fail(p, problem);
+}
+
+function element(c: Checker, el: any, p: string, actionIds: Set<string>, channel: string | null, files: SlackFileCheck): void {
+  if (el.type === "image") {
+    // https://docs.slack.dev/reference/block-kit/block-elements/image-element : alt_text required, and
+    // image_url or slack_file (the same file rules as an image block).
+    c.length(el.alt_text, `${p}/alt_text`, BLOCK_LIMITS.altText, true);
+    if ((el.image_url === undefined) === (el.slack_file === undefined)) c.fail(p, "must provide either image_url or slack_file");
+    if (el.slack_file !== undefined) slackFile(c, el.slack_file, `${p}/slack_file`, channel, files);
+    return;
+  }
   if (el.type === "button") {
     c.text(el.text, `${p}/text`, BLOCK_LIMITS.buttonText, "plain_text");
     c.length(el.value, `${p}/value`, BLOCK_LIMITS.buttonValue);
@@ -125,17 +140,17 @@ function block(c: Checker, b: any, p: string, channel: string | null, files: Sla
         b.fields.forEach((f: any, i: number) => c.text(f, `${p}/fields/${i}`, BLOCK_LIMITS.sectionField));
       }
       if (!b.text && !b.fields) c.fail(p, "must provide text or fields");
-      if (b.accessory) element(c, b.accessory, `${p}/accessory`, actionIds);
+      if (b.accessory) element(c, b.accessory, `${p}/accessory`, actionIds, channel, files);
       break;
     case "context":
       if (!Array.isArray(b.elements) || b.elements.length === 0 || b.elements.length > BLOCK_LIMITS.contextElements) {
         c.fail(`${p}/elements`, "must have 1 to 10 items");
-      } else b.elements.forEach((e: any, i: number) => (e.type === "image" ? true : c.text(e, `${p}/elements/${i}`, BLOCK_LIMITS.sectionText)));
+      } else b.elements.forEach((e: any, i: number) => (e.type === "image" ? element(c, e, `${p}/elements/${i}`, actionIds, channel, files) : c.text(e, `${p}/elements/${i}`, BLOCK_LIMITS.sectionText)));
       break;
     case "actions":
       if (!Array.isArray(b.elements) || b.elements.length === 0 || b.elements.length > BLOCK_LIMITS.actionsElements) {
         c.fail(`${p}/elements`, "must have 1 to 25 items");
-      } else b.elements.forEach((e: any, i: number) => element(c, e, `${p}/elements/${i}`, actionIds));
+      } else b.elements.forEach((e: any, i: number) => element(c, e, `${p}/elements/${i}`, actionIds, channel, files));
       break;
     case "header":
       c.text(b.text, `${p}/text`, BLOCK_LIMITS.headerText, "plain_text");
@@ -151,18 +166,14 @@ function block(c: Checker, b: any, p: string, channel: string | null, files: Sla
         break;
       }
       if (b.image_url !== undefined) c.length(b.image_url, `${p}/image_url`, BLOCK_LIMITS.imageUrl, true);
-      if (b.slack_file !== undefined) {
-        const id = b.slack_file?.id;
-        const problem = typeof id === "string" && channel ? files(id, channel) : "invalid slack file";
-        if (problem) c.fail(`${p}/slack_file`, problem);
-      }
+      if (b.slack_file !== undefined) slackFile(c, b.slack_file, `${p}/slack_file`, channel, files);
       break;
     }
     case "input":
       c.text(b.label, `${p}/label`, BLOCK_LIMITS.inputLabel, "plain_text");
       if (b.hint) c.text(b.hint, `${p}/hint`, BLOCK_LIMITS.inputLabel, "plain_text");
       if (!b.element) c.fail(`${p}/element`, "is required");
-      else element(c, b.element, `${p}/element`, actionIds);
+      else element(c, b.element, `${p}/element`, actionIds, channel, files);
       break;
     default:
       c.fail(`${p}/type`, `unsupported block type ${String(b.type)}`);

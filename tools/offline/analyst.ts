@@ -20,11 +20,11 @@
  */
 import type { Analyst, BrandAnalysis, Media, SceneEdit, YellowContextPayload } from "../ports.js";
 import { colourName, fromHex, measureImage, type ImageStats } from "./image-stats.js";
+import { ADJUSTMENTS_MARK, ADJUSTMENT_SEPARATOR, readNote } from "./adjustments.js";
 
 /** Prompts stay short enough for every engine's prompt limit, with room for the brand essence. */
 export const MAX_PROMPT_CHARS = 600;
-const ADJUSTMENTS_MARK = "\nAdjustments (oldest first): ";
-const ITEM_SEP = " • ";
+const ITEM_SEP = ADJUSTMENT_SEPARATOR;
 const MAX_ADJUSTMENT_CHARS = 200;
 
 export function createOfflineAnalyst(): Analyst {
@@ -139,9 +139,9 @@ function integrityNotes(s: ImageStats, integrity: number, side: number): string 
   const measured =
     `${s.palette.length} distinct colour${s.palette.length === 1 ? "" : "s"}, ${(s.edgeDensity * 100).toFixed(1)}% edge pixels, ` +
     `contrast ${s.lumaStd.toFixed(2)}, ${s.width}×${s.height} px`;
-  if (integrity < 0.4) {
-    return `Flagged (integrity ${integrity.toFixed(2)}): ${reasons.join("; ") || "too little visual information"}. Measured: ${measured}.`;
-  }
+  // The graph wraps these notes in its own "Flagged for review: integrity score …" sentence, so
+  // they give the reasons and the measures only: saying "flagged" here would say it twice.
+  if (integrity < 0.4) return `${capitalise(reasons.join("; ") || "too little visual information")}. Measured: ${measured}.`;
   return `Enough visual information (integrity ${integrity.toFixed(2)}): ${measured}.` +
     (reasons.length ? ` Caveat: ${reasons.join("; ")}.` : "");
 }
@@ -175,8 +175,20 @@ export function applyFeedback(payload: YellowContextPayload): SceneEdit {
     (feedback ? `Scene ${sceneNo}: added "${feedback}" to the prompt` : `Scene ${sceneNo}: no new feedback, prompt unchanged`) +
     (earlier.length ? `, kept ${earlier.length} earlier request(s): ${earlier.map((e) => `"${e}"`).join(", ")}` : "") +
     (dropped ? `; dropped the ${dropped} oldest to stay under ${MAX_PROMPT_CHARS} characters` : "") +
-    ". (Offline edit: the adjustment is applied verbatim, no model rewrote the prompt.)";
+    `. ${previewPromise(feedback)} (Offline edit: the note is added verbatim, no model rewrote the prompt.)`;
   return { cinematographyPrompt: prompt.slice(0, MAX_PROMPT_CHARS), reply };
+}
+
+/** What the offline preview will visibly change for this note (tools/offline/adjustments.ts). */
+function previewPromise(feedback: string): string {
+  const { labels } = readNote(feedback);
+  return labels.length
+    ? `The new preview shows it: ${labels.join(", ")}.`
+    : "No light, colour, camera or mood word I can draw offline, so the new preview keeps its look; a real model would follow the note.";
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function clip(text: string, max: number): string {

@@ -9,6 +9,7 @@ import {
   SlashCommandBuilder,
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from "discord.js";
+import { MAX_GRANT } from "../../../store/accounts.js";
 
 const contexts = [InteractionContextType.Guild, InteractionContextType.BotDM];
 
@@ -46,6 +47,40 @@ export const COMMANDS = {
     .setContexts(...contexts)
     .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
     .addStringOption((o) => o.setName("code").setDescription("The code /link gave you on Slack (leave empty to get one for Slack)").setRequired(false).setMinLength(8).setMaxLength(12)),
+  credits: new SlashCommandBuilder()
+    .setName("credits")
+    .setDescription("Your credits and recent spend; approvers: someone's, or grant them credits")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addUserOption((o) => o.setName("user").setDescription("Whose credits (approvers and admins only)").setRequired(false))
+    .addIntegerOption((o) => o.setName("amount").setDescription("Credits to grant to that person (approvers and admins only)").setRequired(false).setMinValue(1).setMaxValue(MAX_GRANT))
+    .addStringOption((o) => o.setName("reason").setDescription("Why, for the audit log").setRequired(false).setMaxLength(200)),
+  versions: new SlashCommandBuilder()
+    .setName("versions")
+    .setDescription("A scene's versions with thumbnails and who asked for each; revert one")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addStringOption(jobOption(true))
+    .addIntegerOption((o) => o.setName("scene").setDescription("Scene (or shot) number, as on its card").setRequired(true).setMinValue(1).setMaxValue(99)),
+  rules: new SlashCommandBuilder()
+    .setName("rules")
+    .setDescription("The rules your music videos learnt from 🔴; remove one")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addStringOption(jobOption(false)),
+  project: new SlashCommandBuilder()
+    .setName("project")
+    .setDescription("A music video project's LoRA, models and approval; approvers change them")
+    .setContexts(...contexts)
+    .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+    .addStringOption(jobOption(false))
+    .addStringOption((o) => o.setName("lora").setDescription("New LoRA weights id (approvers)").setRequired(false).setMaxLength(200))
+    .addBooleanOption((o) => o.setName("approval").setDescription("Ask for 🟢 on every shot (approvers)").setRequired(false))
+    .addStringOption((o) => o.setName("role").setDescription("The agent whose model to change (approvers)").setRequired(false).addChoices(
+      { name: "orchestrator", value: "ORCHESTRATOR" }, { name: "auditor", value: "AUDITOR" },
+      { name: "vision analyser", value: "VISION_ANALYZER" }, { name: "director", value: "DIRECTOR" },
+    ))
+    .addStringOption((o) => o.setName("model").setDescription("Its new model id, e.g. gemini-3.1-pro-preview (approvers)").setRequired(false).setMaxLength(200)),
 };
 
 export type CommandName = keyof typeof COMMANDS;

@@ -7,6 +7,8 @@ import type { ChatMessages } from "../../../store/chatMessages.js";
 import type { IdentityLinks } from "../../../store/identityLinks.js";
 import type { FileRules } from "./intake.js";
 import type { Publisher } from "./publisher.js";
+import type { Accounts } from "../../../store/accounts.js";
+import type { ProjectService } from "../common/projectService.js";
 
 /** What every handler gets: injected once by createDiscordSurface, nothing global. */
 export interface SurfaceContext {
@@ -22,4 +24,10 @@ export interface SurfaceContext {
   files: FileRules;
   /** Configured approvers (DISCORD_APPROVER_ROLE_IDS), the same rule the runner applies. */
   isApprover(actor: Actor): boolean;
+  /** Approvers and ADMIN_IDS: who may grant credits and change projects. */
+  isAdmin(actor: Actor): boolean;
+  /** Balances, recent spend and grants (/credits). */
+  accounts: Accounts;
+  /** /project and /rules. */
+  projects: ProjectService;
 }

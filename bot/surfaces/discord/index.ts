@@ -34,6 +34,15 @@ import { handleEditModal } from "./handlers/editModal.js";
 import { handleJobButton } from "./handlers/jobButton.js";
 import { handleMessageDrop } from "./handlers/messageDrop.js";
 import { handleThreadReply } from "./handlers/threadReply.js";
+import { handleCreditsCommand } from "./handlers/creditsCommand.js";
+import { handleVersionsCommand } from "./handlers/versionsCommand.js";
+import { handleRulesCommand } from "./handlers/rulesCommand.js";
+import { handleProjectCommand } from "./handlers/projectCommand.js";
+import { handleHistoryButton } from "./handlers/historyButton.js";
+import { decodeHistoryButton } from "./ids.js";
+import { createAccounts } from "../../../store/accounts.js";
+import { createAdminCheck } from "../common/admins.js";
+import { createProjectService } from "../common/projectService.js";
 
 export const DISCORD_FILE_HOSTS = ["cdn.discordapp.com", "media.discordapp.net"];
 
@@ -88,6 +97,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     rest: options.apiUrl ? { api: options.apiUrl } : {},
   });
   const chatMessages = createChatMessages(app.db);
+  const isAdmin = createAdminCheck(app.config.env);
   const publisher = createPublisher({
     runner: app.runner,
     blobs: app.tools.blobs,
@@ -107,7 +117,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     logger,
     publisher,
     chatMessages,
-    identityLinks: createIdentityLinks(app.db),
+    identityLinks: createIdentityLinks(app.db, Date.now, app.runner.users),
     files: {
       hosts: options.fileHosts ?? DISCORD_FILE_HOSTS,
       allowHttp: options.allowHttpDownloads ?? false,
@@ -115,6 +125,9 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
       maxSongBytes: DEFAULT_AUDIO_LIMITS.maxBytes,
     },
     isApprover: createApproverCheck({ slackUserIds: [], discordRoleIds: app.config.env.DISCORD_APPROVER_ROLE_IDS }),
+    isAdmin,
+    accounts: createAccounts(app.db),
+    projects: createProjectService({ db: app.db, runner: app.runner, isAdmin }),
   };
 
   async function onInteraction(interaction: Interaction): Promise<void> {
@@ -125,6 +138,10 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
         case "show": return handleShowCommand(ctx, interaction);
         case "cancel": return handleCancelCommand(ctx, interaction);
         case "link": return handleLinkCommand(ctx, interaction);
+        case "credits": return handleCreditsCommand(ctx, interaction);
+        case "versions": return handleVersionsCommand(ctx, interaction);
+        case "rules": return handleRulesCommand(ctx, interaction);
+        case "project": return handleProjectCommand(ctx, interaction);
       }
       return;
     }
@@ -133,6 +150,8 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
       if (decision) return handleDecisionButton(ctx, interaction, decision);
       const job = decodeJobButton(interaction.customId);
       if (job) return handleJobButton(ctx, interaction, job.action, job.jobId);
+      const history = decodeHistoryButton(interaction.customId);
+      if (history) return handleHistoryButton(ctx, interaction, history);
       return;
     }
     if (interaction.isModalSubmit()) {

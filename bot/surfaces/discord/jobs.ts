@@ -28,6 +28,17 @@ export async function resolveJob(ctx: SurfaceContext, actor: Actor, input: strin
 }
 
 /**
+ * The job a project command names. An admin (ADMIN_IDS) may name anyone's job by its full id, as
+ * the project service allows them; everyone else goes through resolveJob.
+ */
+export async function resolveProjectJob(ctx: SurfaceContext, actor: Actor, input: string): Promise<{ jobId: string } | { error: string }> {
+  const text = input.trim().replace(/^`|`$/g, "").toLowerCase();
+  if (UUID.test(text) && ctx.isAdmin(actor)) return { jobId: text };
+  const found = await resolveJob(ctx, actor, input);
+  return "error" in found ? found : { jobId: found.view.jobId };
+}
+
+/**
  * A private `/<command> job:<id>` answer: defers an ephemeral reply, finds the job for the caller
  * (resolveJob) and edits the reply with what `act` makes of it. A job not found answers with
  * resolveJob's message; a failure with `explainError`'s wording when it has one, else explain()'s.

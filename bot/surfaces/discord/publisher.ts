@@ -156,7 +156,10 @@ export function createPublisher(options: PublisherOptions) {
         ...(filename && card.previewKey ? { image: { key: card.previewKey, filename } } : {}),
       });
     }
-    if (isTerminal(view) && view.stage !== "cancelled") slots.push({ slot: "final", body: finalBody(view, null), once: true });
+    // One last message per outcome: a job that failed and was tried again still gets its video.
+    if (isTerminal(view) && view.stage !== "cancelled") {
+      slots.push({ slot: view.stage === "done" ? "final" : `stop:${view.stage}`, body: finalBody(view, null), once: true });
+    }
     return slots;
   }
 

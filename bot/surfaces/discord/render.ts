@@ -11,7 +11,8 @@
 import { ButtonStyle, ComponentType, escapeMarkdown, type APIActionRowComponent, type APIButtonComponent } from "discord.js";
 import { DECISION_LABELS, encodeButton, progressSquares, type JobView, type SceneCard } from "../../views.js";
 import type { Decision } from "../../../graph/state.js";
-import { encodeJobButton, shortId } from "./ids.js";
+import { encodeJobButton, encodeVersionsButton, shortId } from "./ids.js";
+import { approveAllPrice, scenePrice, spentText } from "../common/money.js";
 
 export interface MessageBody {
   content: string;
@@ -41,10 +42,11 @@ const STAGE: Record<JobView["stage"], string> = {
   cancelled: "🗑️ Cancelled",
 };
 
-const DECIDED: Record<Decision, string> = {
+const DECIDED: Record<Decision | "REVERT", string> = {
   GREEN: "🟢 Approved",
   YELLOW: "🟡 Edit requested",
   RED: "🔴 Re-roll requested",
+  REVERT: "↩️ Reverted",
 };
 
 const BUTTON_STYLE: Record<Decision, ButtonStyle.Success | ButtonStyle.Secondary | ButtonStyle.Danger> = {
@@ -66,8 +68,8 @@ const row = (components: APIButtonComponent[]): APIActionRowComponent<APIButtonC
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-/** What a 🟢 will reserve, shown before anything is paid (nothing when the engine is offline). */
-const price = (credits: number) => (credits > 0 ? ` · ${plural(credits, "credit")}` : "");
+/** A label with its price, within Discord's 80 characters (the price is shown before anything is paid). */
+const priced = (label: string, price: string) => `${label} · ${price}`.slice(0, 80);
 
 /** The job's one status message, edited in place. */
 export function statusBody(view: JobView): MessageBody {
@@ -76,17 +78,19 @@ export function statusBody(view: JobView): MessageBody {
   const lines = [
     `**${view.kind === "song" ? "Music video" : "Brand video"}** · job \`${shortId(view.jobId)}\`${view.ownerName ? ` · started by ${escapeMarkdown(view.ownerName)}` : ""}`,
     `${STAGE_EMOJI[view.stage]} ${escapeMarkdown(view.statusLine)}`,
-    [squares, view.scenes.length ? `${done}/${plural(view.scenes.length, "scene")} done` : "", `credits used: ${view.creditsUsed}`,
-      view.approvalCredits > 0 ? `${view.ownerCredits} left` : ""]
+    [squares, view.scenes.length ? `${done}/${plural(view.scenes.length, view.kind === "song" ? "shot" : "scene")} done` : "", spentText(view),
+      `${view.ownerCredits} left`]
       .filter(Boolean).join(" · "),
   ];
   if (view.engine) lines.push(`Engine: ${view.engine}${view.routingReason ? ` (${escapeMarkdown(view.routingReason)})` : ""}`);
   if (view.error) lines.push(`⚠️ ${escapeMarkdown(view.error)}`);
+  // A job that failed as a whole goes on from where it stopped (runner.retry).
+  if (view.stage === "failed") return body(lines.join("\n"), [row([button(encodeJobButton("retry", view.jobId), "🔁 Try again", ButtonStyle.Success)])]);
   if (isTerminal(view)) return body(lines.join("\n"));
   const waiting = view.scenes.filter((s) => s.awaiting === "review").length;
   return body(lines.join("\n"), [
     row([
-      button(encodeJobButton("all", view.jobId), `🟢 Approve all${waiting > 0 ? price(waiting * view.approvalCredits) : ""}`, ButtonStyle.Success, waiting === 0),
+      button(encodeJobButton("all", view.jobId), waiting > 0 ? priced("🟢 Approve all", approveAllPrice(view.approveAll)) : "🟢 Approve all", ButtonStyle.Success, waiting === 0),
       button(encodeJobButton("cancel", view.jobId), "🗑️ Cancel", ButtonStyle.Danger),
     ]),
   ]);
@@ -123,7 +127,7 @@ export function previewFilename(card: SceneCard): string | null {
 export function cardBody(view: JobView, card: SceneCard): MessageBody {
   // The version matters while a preview is judged; later versions are clips the user never picks.
   const version = card.versionNo > 0 && (card.status === "review" || card.status === "preview_generation") ? `v${card.versionNo}` : null;
-  const header = [`**Scene ${card.index + 1}/${card.count}**`, card.timeRange, version, cardState(card)]
+  const header = [`**${view.kind === "song" ? "Shot" : "Scene"} ${card.index + 1}/${card.count}**`, card.timeRange, version, cardState(card)]
     .filter(Boolean).join(" · ");
   const lines = [header];
   const script = scriptLines(card.scriptExcerpt);
@@ -132,13 +136,16 @@ export function cardBody(view: JobView, card: SceneCard): MessageBody {
   if (card.awaiting !== "review" || card.versionNo < 1 || isTerminal(view)) return body(lines.join("\n"));
   const decisions: Decision[] = ["GREEN", "YELLOW", "RED"];
   return body(lines.join("\n"), [
-    row(decisions.map((decision) =>
-      button(
-        encodeButton({ jobId: view.jobId, sceneIndex: card.index, versionNo: card.versionNo, decision }),
-        DECISION_LABELS[decision] + (decision === "GREEN" ? price(view.approvalCredits) : ""),
-        BUTTON_STYLE[decision],
-      ),
-    )),
+    row([
+      ...decisions.map((decision) =>
+        button(
+          encodeButton({ jobId: view.jobId, sceneIndex: card.index, versionNo: card.versionNo, decision }),
+          decision === "GREEN" ? priced(DECISION_LABELS.GREEN, scenePrice(card)) : DECISION_LABELS[decision],
+          BUTTON_STYLE[decision],
+        )),
+      // While the card waits for a review, where Revert can act; /versions lists a decided one.
+      ...(card.versionNo > 1 ? [button(encodeVersionsButton(view.jobId, card.index), "🕘 Versions", ButtonStyle.Secondary)] : []),
+    ]),
   ]);
 }
 
@@ -155,7 +162,7 @@ export function finalBody(view: JobView, delivery: FinalDelivery | null): Messag
     const why = view.error ?? (view.stage === "flagged" ? "The image was flagged." : "The job stopped.");
     return body(`${STAGE[view.stage]} · job \`${shortId(view.jobId)}\`\n${escapeMarkdown(why)}\nDrop another image or use \`/render\` to start again.`);
   }
-  const head = `🎉 **Final video** · job \`${shortId(view.jobId)}\` · ${plural(view.scenes.length, "scene")} · credits used: ${view.creditsUsed}`;
+  const head = `🎉 **Final video** · job \`${shortId(view.jobId)}\` · ${plural(view.scenes.length, view.kind === "song" ? "shot" : "scene")} · ${spentText(view)}`;
   if (!delivery || delivery.kind === "attachment") return body(head);
   if (delivery.kind === "link") {
     return {

@@ -1,13 +1,52 @@
 import type { ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Runner } from "../../../graph/runner.js";
-import { progressSquares, type JobEvent, type JobView } from "../../views.js";
+import type { Db } from "../../../store/db.js";
+import { conversationsOf, type Turn } from "../../../store/conversations.js";
+import { progressSquares, type JobEvent, type JobView, type SceneCard } from "../../views.js";
+import { approveAllPrice, scenePrice, spentText } from "../common/money.js";
 
-/** What the page receives: the view, plus the squares rendered the way every surface does. */
-export type PageView = JobView & { progress: string };
+/**
+ * What the page receives: the view, plus what every surface words the same way (squares and a
+ * text for progress, prices, the cost line) and each scene's 🟡 conversation (the note and the
+ * editor's reply).
+ */
+export type PageView = JobView & {
+  progress: string;
+  /** Progress in words, for anyone whose screen shows no emoji. */
+  progressText: string;
+  spent: string;
+  approveAllPrice: string;
+  scenes: Array<SceneCard & { price: string; conversation: Turn[] }>;
+};
 
-export function toPageView(view: JobView): PageView {
-  return { ...view, progress: progressSquares(view) };
+/** "1 of 3 done · 1 rendering · 1 waiting for review": the squares, in words. */
+export function progressText(view: JobView): string {
+  const unit = view.kind === "song" ? "shot" : "scene";
+  const n = view.scenes.length;
+  if (n === 0) return "";
+  const count = (pick: (s: SceneCard) => boolean) => view.scenes.filter(pick).length;
+  const parts = [
+    `${count((s) => s.status === "completed")} of ${n} ${unit}${n === 1 ? "" : "s"} done`,
+    `${count((s) => s.status === "rendering" || s.awaiting === "render")} rendering`,
+    `${count((s) => s.awaiting === "review")} waiting for review`,
+    `${count((s) => s.status === "failed")} failed`,
+  ];
+  return parts.filter((p, i) => i === 0 || !p.startsWith("0 ")).join(" · ");
+}
+
+export function createPageViews(db: Db) {
+  return async function toPageView(view: JobView): Promise<PageView> {
+    const talks = await conversationsOf(db, view.scenes.map((s) => s.sceneId));
+    return {
+      ...view,
+      progress: progressSquares(view),
+      progressText: progressText(view),
+      spent: spentText(view),
+      approveAllPrice: approveAllPrice(view.approveAll),
+      scenes: view.scenes.map((s) => ({ ...s, price: scenePrice(s), conversation: talks.get(s.sceneId) ?? [] })),
+    };
+  };
 }
 
 interface Subscriber {
@@ -23,12 +62,22 @@ type ViewSource = Pick<Runner, "on" | "view">;
  * Each event carries a whole view, so the page just re-renders; a reconnect (reload, restart)
  * starts with the current view and loses nothing.
  */
-export function createEventHub(runner: ViewSource, logger: Logger) {
+export function createEventHub(runner: ViewSource, logger: Logger, toPageView: (view: JobView) => Promise<PageView>) {
   const watchers = new Map<string, Set<Subscriber>>();
   /** Runner events seen per job: a view fetched while this moved may be older than one sent. */
   const generation = new Map<string, number>();
   /** publish() emits one status event and N scene events with the same view object: send it once. */
   let lastSent: JobView | null = null;
+  /** Page views take a query to build: one chain per job keeps them in the order the runner said them. */
+  const chains = new Map<string, Promise<void>>();
+
+  function inOrder(jobId: string, work: () => Promise<void>): void {
+    const next = (chains.get(jobId) ?? Promise.resolve()).then(work).catch((err) => logger.warn({ err, jobId }, "could not send a job view"));
+    chains.set(jobId, next);
+    void next.then(() => {
+      if (chains.get(jobId) === next) chains.delete(jobId);
+    });
+  }
 
   const off = runner.on((event: JobEvent) => {
     const jobId = event.type === "error" ? event.jobId : event.view.jobId;
@@ -38,9 +87,10 @@ export function createEventHub(runner: ViewSource, logger: Logger) {
     const view = event.view;
     if (view && view !== lastSent) {
       lastSent = view;
-      broadcast(subs, "view", toPageView(view));
+      inOrder(jobId, async () => broadcast(subs, "view", await toPageView(view)));
     }
-    if (event.type === "error") broadcast(subs, "job-error", { message: event.message });
+    // A failure is already on the status (view.error); the event names it once more only when the view does not.
+    if (event.type === "error" && !event.view?.error) inOrder(jobId, async () => broadcast(subs, "job-error", { message: event.message }));
   });
 
   const heartbeat = setInterval(() => {
@@ -79,7 +129,7 @@ export function createEventHub(runner: ViewSource, logger: Logger) {
       const seen = generation.get(jobId) ?? 0;
       const view = await runner.view(jobId);
       if (!view || res.destroyed) break;
-      res.write(`event: view\ndata: ${JSON.stringify(toPageView(view))}\n\n`);
+      res.write(`event: view\ndata: ${JSON.stringify(await toPageView(view))}\n\n`);
       if ((generation.get(jobId) ?? 0) === seen) break;
     }
     sub.ready = true;
@@ -95,7 +145,12 @@ export function createEventHub(runner: ViewSource, logger: Logger) {
     const seen = generation.get(jobId) ?? 0;
     try {
       const view = await runner.view(jobId);
-      if (view && (generation.get(jobId) ?? 0) === seen) broadcast(subs, "view", toPageView(view));
+      if (view && (generation.get(jobId) ?? 0) === seen) {
+        const page = await toPageView(view);
+        inOrder(jobId, async () => {
+          if ((generation.get(jobId) ?? 0) === seen) broadcast(subs, "view", page);
+        });
+      }
     } catch (err) {
       logger.warn({ err, jobId }, "could not refresh a job view");
     }

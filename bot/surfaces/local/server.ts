@@ -11,9 +11,15 @@ import { DEFAULT_IMAGE_LIMITS } from "../../../graph/intake.js";
 import { DEFAULT_AUDIO_LIMITS } from "../../../graph/intake-audio.js";
 import { BLOB_KEY, BlobNotFoundError } from "../../../store/blobs.js";
 import { DECISION_LABELS } from "../../views.js";
-import { createEventHub, toPageView } from "./events.js";
+import { createEventHub, createPageViews } from "./events.js";
 import { BodyTooLargeError, browserId, readBody, sendJson, sendMedia, sendText } from "./http.js";
 import type { HealthRoutes } from "../../health.js";
+import { ClientError, JOB_ID, readJson, type LocalRequest as Request, type Route } from "./routes.js";
+import { accountRoutes } from "./accountRoutes.js";
+import { projectRoutes } from "./projectRoutes.js";
+import { versionRoutes } from "./versionRoutes.js";
+import { createAccounts } from "../../../store/accounts.js";
+import { createProjectService } from "../common/projectService.js";
 
 /*
  * The local chat page: a single-user-per-browser stand-in for Slack/Discord, with no accounts.
@@ -22,7 +28,7 @@ import type { HealthRoutes } from "../../health.js";
  */
 
 export interface LocalSurfaceOptions {
-  app: Pick<App, "runner" | "tools" | "logger">;
+  app: Pick<App, "runner" | "tools" | "logger" | "db">;
   /** 0 picks a free port (tests). */
   port: number;
   host?: string;
@@ -38,13 +44,19 @@ export interface LocalSurface {
 /** Largest upload read from the wire: the intake's limit plus slack, so a file just over it gets the intake's own message. */
 export const MAX_UPLOAD_BYTES = Math.max(DEFAULT_IMAGE_LIMITS.maxBytes, DEFAULT_AUDIO_LIMITS.maxBytes) + 1024 * 1024;
 const INTAKE_MB = Math.round(Math.max(DEFAULT_IMAGE_LIMITS.maxBytes, DEFAULT_AUDIO_LIMITS.maxBytes) / (1024 * 1024));
-const MAX_JSON_BYTES = 16 * 1024;
-const JOB_ID = "([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})";
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 const PAGE_DIR = fileURLToPath(new URL("./page/", import.meta.url));
+const JS = "text/javascript; charset=utf-8";
 const ASSETS: Record<string, { file: string; type: string }> = {
-  "/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
+  "/app.js": { file: "app.js", type: JS },
+  "/dom.js": { file: "dom.js", type: JS },
+  "/account.js": { file: "account.js", type: JS },
+  "/versions.js": { file: "versions.js", type: JS },
+  "/project.js": { file: "project.js", type: JS },
   "/style.css": { file: "style.css", type: "text/css; charset=utf-8" },
+  // Browsers ask for /favicon.ico whatever the page links; both get the same small SVG.
+  "/favicon.svg": { file: "favicon.svg", type: "image/svg+xml" },
+  "/favicon.ico": { file: "favicon.svg", type: "image/svg+xml" },
 };
 const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; connect-src 'self'; " +
@@ -70,35 +82,34 @@ const STATUS_OF_CODE: Partial<Record<UserFacingCode, number>> = {
 
 const GENERIC_ERROR = "Something went wrong on our side. Try again in a moment.";
 
-interface Request {
-  req: IncomingMessage;
-  res: ServerResponse;
-  actor: Actor;
-  params: string[];
-  url: URL;
-}
-type Handler = (r: Request) => Promise<void>;
-
 export function createLocalSurface({ app, port, host = "127.0.0.1", health }: LocalSurfaceOptions): LocalSurface {
   const { runner, tools, logger } = app;
-  const hub = createEventHub(runner, logger);
+  const toPageView = createPageViews(app.db);
+  const hub = createEventHub(runner, logger, toPageView);
+  // No accounts here: whoever can open a page that listens on loopback is the machine's operator.
+  const isAdmin = LOOPBACK.has(host);
+  const projects = createProjectService({ db: app.db, runner, isAdmin: () => isAdmin });
 
-  const routes: Array<[method: string, path: RegExp, handler: Handler]> = [
+  const routes: Route[] = [
     ["GET", /^\/$/, servePage],
     ["POST", /^\/api\/jobs$/, upload],
     ["GET", new RegExp(`^/api/jobs/${JOB_ID}$`), getJob],
     ["POST", new RegExp(`^/api/jobs/${JOB_ID}/decide$`), decide],
     ["POST", new RegExp(`^/api/jobs/${JOB_ID}/approve-all$`), approveAll],
     ["POST", new RegExp(`^/api/jobs/${JOB_ID}/cancel$`), cancel],
+    ["POST", new RegExp(`^/api/jobs/${JOB_ID}/retry$`), retry],
     ["GET", /^\/api\/events$/, events],
     ["GET", /^\/blobs\/([^/]+)$/, blob],
+    ...accountRoutes({ runner, accounts: createAccounts(app.db), isAdmin }),
+    ...projectRoutes({ projects }),
+    ...versionRoutes({ runner, answered: answerDecision }),
   ];
 
   async function servePage({ res }: Request): Promise<void> {
     const html = await readFile(PAGE_DIR + "index.html", "utf8");
     // The page reads its settings from inert JSON; `<` is escaped so it can never close the tag.
     const settings = JSON.stringify({
-      labels: DECISION_LABELS, maxImageBytes: DEFAULT_IMAGE_LIMITS.maxBytes, maxSongBytes: DEFAULT_AUDIO_LIMITS.maxBytes, maxNoteChars: 500,
+      labels: DECISION_LABELS, maxImageBytes: DEFAULT_IMAGE_LIMITS.maxBytes, maxSongBytes: DEFAULT_AUDIO_LIMITS.maxBytes, maxNoteChars: 500, admin: isAdmin,
     })
       .replace(/</g, "\\u003c");
     sendText(res, 200, html.replace("__SETTINGS__", settings), "text/html; charset=utf-8", {
@@ -125,7 +136,7 @@ export function createLocalSurface({ app, port, host = "127.0.0.1", health }: Lo
   async function getJob({ res, params }: Request): Promise<void> {
     const view = await runner.view(params[0]);
     if (!view) return sendJson(res, 404, { error: "I can't find that job." });
-    sendJson(res, 200, toPageView(view));
+    sendJson(res, 200, await toPageView(view));
   }
 
   async function decide({ req, res, actor, params }: Request): Promise<void> {
@@ -146,8 +157,16 @@ export function createLocalSurface({ app, port, host = "127.0.0.1", health }: Lo
     answerDecision(res, params[0], await runner.cancel({ jobId: params[0], actor }));
   }
 
+  /** A job that failed as a whole, run again from where it stopped (what was approved is kept). */
+  async function retry({ req, res, actor, params }: Request): Promise<void> {
+    await readJson(req);
+    answerDecision(res, params[0], await runner.retry({ jobId: params[0], actor }));
+  }
+
   function answerDecision(res: ServerResponse, jobId: string, result: DecideResult): void {
-    sendJson(res, STATUS_OF_DECISION[result.status] ?? 400, result);
+    // A refusal by the rate limit says when asking again can work, in the body and as HTTP does.
+    const headers: Record<string, string> = result.retryAfterS ? { "retry-after": String(Math.ceil(result.retryAfterS)) } : {};
+    sendJson(res, STATUS_OF_DECISION[result.status] ?? 400, result, headers);
     if (result.ok) void hub.refresh(jobId);
   }
 
@@ -167,20 +186,6 @@ export function createLocalSurface({ app, port, host = "127.0.0.1", health }: Lo
     } catch (err) {
       if (err instanceof BlobNotFoundError) return sendJson(res, 404, { error: "No such file." });
       throw err;
-    }
-  }
-
-  /** JSON bodies must say so: a cross-site form cannot send application/json without a preflight we never grant. */
-  async function readJson(req: IncomingMessage): Promise<unknown> {
-    if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) {
-      throw new ClientError(415, "Send JSON (content-type: application/json).");
-    }
-    const body = await readBody(req, MAX_JSON_BYTES);
-    if (body.length === 0) return {};
-    try {
-      return JSON.parse(body.toString("utf8"));
-    } catch {
-      throw new ClientError(400, "That request body is not valid JSON.");
     }
   }
 
@@ -276,11 +281,4 @@ export function createLocalSurface({ app, port, host = "127.0.0.1", health }: Lo
       });
     },
   };
-}
-
-class ClientError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-    this.name = "ClientError";
-  }
 }

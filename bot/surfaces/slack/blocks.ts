@@ -1,6 +1,7 @@
 import type { types } from "@slack/bolt";
 import { DECISION_LABELS, encodeButton, progressSquares, type JobView, type SceneCard } from "../../views.js";
 import type { Decision } from "../../../graph/state.js";
+import { approveAllPrice, credits as creditWords, forPrice, scenePrice, spentText } from "../common/money.js";
 
 /*
  * Block Kit for the view model in bot/views.ts, and nothing else: the status message, one card
@@ -16,6 +17,9 @@ export interface SlackMessage {
 
 export const ACTION_APPROVE_ALL = "job_approve_all";
 export const ACTION_CANCEL = "job_cancel";
+export const ACTION_RETRY = "job_retry";
+/** 🕘 Versions on a card; its value is `<job>:<scene index>`. */
+export const ACTION_VERSIONS = "rb_versions";
 export const EDIT_CALLBACK = "rb_edit";
 export const EDIT_BLOCK = "note";
 export const NOTE_MAX = 500;
@@ -35,7 +39,9 @@ const STAGE: Record<JobView["stage"], string> = {
   cancelled: "🛑 Cancelled",
 };
 
-const DECIDED: Record<Decision, string> = { GREEN: "🟢 Approved", YELLOW: "🟡 Edit requested", RED: "🔴 Re-roll requested" };
+const DECIDED: Record<Decision | "REVERT", string> = {
+  GREEN: "🟢 Approved", YELLOW: "🟡 Edit requested", RED: "🔴 Re-roll requested", REVERT: "↩️ Reverted",
+};
 
 /** Escapes text for mrkdwn: user- and model-written strings must not become mentions or links. */
 export function esc(text: string): string {
@@ -50,12 +56,8 @@ export function who(name: string | null): string {
 
 export const shortId = (jobId: string) => jobId.slice(0, 8);
 
-function credits(n: number): string {
-  return `${Number.isInteger(n) ? n : n.toFixed(2)} credit${n === 1 ? "" : "s"}`;
-}
-
-/** The job's one status message: stage, a square per scene, credits, and the job-wide buttons. */
-export function statusMessage(view: JobView, pricePerClip: number): SlackMessage {
+/** The job's one status message: stage, a square per scene, what was spent, and the job-wide buttons. */
+export function statusMessage(view: JobView): SlackMessage {
   const squares = progressSquares(view);
   const waiting = view.scenes.filter((s) => s.awaiting === "review").length;
   const blocks: KnownBlock[] = [
@@ -65,21 +67,38 @@ export function statusMessage(view: JobView, pricePerClip: number): SlackMessage
       block_id: "progress",
       elements: [{
         type: "mrkdwn",
-        text: [squares || "⬜", `Credits used: ${credits(view.creditsUsed)}`, view.engine ? `Engine: ${view.engine}` : "", `Job \`${view.jobId}\``]
+        text: [squares || "⬜", spentText(view), view.engine ? `Engine: ${view.engine}` : "", `Job \`${view.jobId}\``]
           .filter(Boolean).join("  ·  "),
       }],
     },
   ];
   if (view.error) blocks.push({ type: "section", block_id: "error", text: { type: "mrkdwn", text: `⚠️ ${esc(view.error)}` } });
+  if (view.stage === "failed") {
+    blocks.push({
+      type: "actions", block_id: "job_actions",
+      elements: [{
+        type: "button", action_id: ACTION_RETRY, value: view.jobId, style: "primary",
+        text: { type: "plain_text", text: "🔁 Try again", emoji: true },
+        confirm: {
+          title: { type: "plain_text", text: "Try this job again?" },
+          text: { type: "mrkdwn", text: "It goes on from where it stopped. Everything already approved, previewed or rendered is kept and not paid again." },
+          confirm: { type: "plain_text", text: "Try again" },
+          deny: { type: "plain_text", text: "Not now" },
+        },
+      }],
+    });
+  }
   if (!isTerminal(view)) {
     const elements: types.Button[] = [];
     if (waiting > 0) {
+      const price = approveAllPrice(view.approveAll);
       elements.push({
         type: "button", action_id: ACTION_APPROVE_ALL, value: view.jobId, style: "primary",
-        text: { type: "plain_text", text: `🟢 Approve all (${waiting})`, emoji: true },
+        // The price is on the button before anything is paid (Slack allows 75 characters).
+        text: { type: "plain_text", text: `🟢 Approve all · ${price}`.slice(0, 75), emoji: true },
         confirm: {
-          title: { type: "plain_text", text: "Approve every waiting scene?" },
-          text: { type: "mrkdwn", text: `${waiting} scene${waiting > 1 ? "s go" : " goes"} to ${view.engine ?? "the video engine"} for ${credits(waiting * pricePerClip)} in total.` },
+          title: { type: "plain_text", text: `Approve every waiting ${view.kind === "song" ? "shot" : "scene"}?` },
+          text: { type: "mrkdwn", text: `${price}, rendered by ${view.engine ?? "the video engine"}. ${who(view.ownerName)} has ${creditWords(view.ownerCredits)}.` },
           confirm: { type: "plain_text", text: "Approve all" },
           deny: { type: "plain_text", text: "Not yet" },
         },
@@ -124,9 +143,10 @@ export function twoLines(excerpt: string): string {
  * One scene: state, preview image (a file already shared into this channel, see docs/slack.md),
  * the script excerpt, who decided what, and 🟢/🟡/🔴 while the scene waits for a review.
  */
-export function cardMessage(view: JobView, card: SceneCard, options: { previewFileId: string | null; pricePerClip: number }): SlackMessage {
+export function cardMessage(view: JobView, card: SceneCard, options: { previewFileId: string | null }): SlackMessage {
   const n = `${card.index + 1}/${card.count}`;
-  const header = [`*Scene ${n}*`, card.timeRange ?? "", sceneState(view, card)].filter(Boolean).join(" · ");
+  const unit = view.kind === "song" ? "Shot" : "Scene";
+  const header = [`*${unit} ${n}*`, card.timeRange ?? "", sceneState(view, card)].filter(Boolean).join(" · ");
   const blocks: KnownBlock[] = [{ type: "section", block_id: "scene", text: { type: "mrkdwn", text: header } }];
   if (options.previewFileId) {
     blocks.push({
@@ -138,29 +158,38 @@ export function cardMessage(view: JobView, card: SceneCard, options: { previewFi
   if (card.lastDecision && card.decidedBy) {
     blocks.push({ type: "context", block_id: "decided", elements: [{ type: "mrkdwn", text: `${DECIDED[card.lastDecision]} by ${who(card.decidedBy)}` }] });
   }
+  // Offered while the card waits for a review (where Revert can act); once decided, a card keeps no
+  // buttons, like an edited chat message, and /versions still lists its history.
+  const versions: types.Button = {
+    type: "button", action_id: ACTION_VERSIONS, value: `${view.jobId}:${card.index}`,
+    text: { type: "plain_text", text: "🕘 Versions", emoji: true },
+  };
   if (card.awaiting === "review" && !isTerminal(view)) {
     const id = (decision: Decision) => encodeButton({ jobId: view.jobId, sceneIndex: card.index, versionNo: card.versionNo, decision });
     const engine = card.engine ?? view.engine ?? "the video engine";
+    const price = scenePrice(card);
     blocks.push({
       type: "actions",
       block_id: "decide",
       elements: [
         {
           type: "button", action_id: id("GREEN"), value: id("GREEN"), style: "primary",
-          text: { type: "plain_text", text: DECISION_LABELS.GREEN, emoji: true },
+          // The price is on the button, and again in the confirmation, before anything is paid.
+          text: { type: "plain_text", text: `${DECISION_LABELS.GREEN} · ${price}`.slice(0, 75), emoji: true },
           confirm: {
-            title: { type: "plain_text", text: `Approve scene ${card.index + 1}?` },
-            text: { type: "mrkdwn", text: `Scene ${n} goes to ${engine} for ${credits(options.pricePerClip)}.` },
+            title: { type: "plain_text", text: `Approve ${unit.toLowerCase()} ${card.index + 1}?` },
+            text: { type: "mrkdwn", text: `${unit} ${n} goes to ${engine} ${forPrice(price)}. ${who(view.ownerName)} has ${creditWords(view.ownerCredits)}.` },
             confirm: { type: "plain_text", text: "Approve" },
             deny: { type: "plain_text", text: "Not yet" },
           },
         },
         { type: "button", action_id: id("YELLOW"), value: id("YELLOW"), text: { type: "plain_text", text: DECISION_LABELS.YELLOW, emoji: true } },
         { type: "button", action_id: id("RED"), value: id("RED"), style: "danger", text: { type: "plain_text", text: DECISION_LABELS.RED, emoji: true } },
+        ...(card.versionNo > 1 ? [versions] : []),
       ],
     });
   }
-  return { text: `Scene ${n}: ${sceneState(view, card)}`, blocks };
+  return { text: `${unit} ${n}: ${sceneState(view, card)}`, blocks };
 }
 
 /** The same card without its image: for when Slack refuses the file reference (still processing). */

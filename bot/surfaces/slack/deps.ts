@@ -4,6 +4,8 @@ import type { Actor } from "../../../graph/actor.js";
 import type { ChatMessages } from "../../../store/chatMessages.js";
 import type { Renderer } from "./renderer.js";
 import type { IdentityLinks } from "../../../store/identityLinks.js";
+import type { Accounts } from "../../../store/accounts.js";
+import type { ProjectService } from "../common/projectService.js";
 
 /** What every listener gets besides Bolt's own arguments. Built once in index.ts. */
 export interface SlackDeps {
@@ -16,6 +18,12 @@ export interface SlackDeps {
   /** Downloads a Slack-hosted file, up to maxBytes; the bearer token goes to the allowed file hosts only. */
   download(url: string, maxBytes: number): Promise<Uint8Array>;
   isApprover(actor: Actor): boolean;
+  /** Approvers and ADMIN_IDS: who may grant credits and change projects. */
+  isAdmin(actor: Actor): boolean;
+  /** Balances, recent spend and grants (/credits). */
+  accounts: Accounts;
+  /** /project and /rules. */
+  projects: ProjectService;
   /** Registers background work, so shutdown and tests can wait for it. */
   track<T>(work: Promise<T>): Promise<T>;
   /**

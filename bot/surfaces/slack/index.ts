@@ -11,6 +11,9 @@ import { createRenderer } from "./renderer.js";
 import { createMediaLinks } from "../../links/mediaLinks.js";
 import { createWorkTracker } from "./work.js";
 import { registerListeners } from "./listeners/index.js";
+import { createAccounts } from "../../../store/accounts.js";
+import { createAdminCheck } from "../common/admins.js";
+import { createProjectService } from "../common/projectService.js";
 
 /**
  * Where Slack serves files: files.slack.com, and on Enterprise Grid files-origin.slack.com, to
@@ -83,6 +86,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     : new BoltApp({ ...common, signingSecret: options.signingSecret });
 
   const tracker = createWorkTracker();
+  const isAdmin = createAdminCheck(app.config.env);
   const chat = createChatMessages(app.db);
   const renderer = createRenderer({
     client: bolt.client, app, chat, logger, tracker,
@@ -90,7 +94,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     links: createMediaLinks({ config: app.config, publicUrl: options.publicUrl }),
   });
   const deps: SlackDeps = {
-    app, chat, renderer, logger, links: createIdentityLinks(app.db),
+    app, chat, renderer, logger, links: createIdentityLinks(app.db, Date.now, app.runner.users),
     download: (url, maxBytes) =>
       downloadAttachment({
         url, allowedHosts: fileHosts, maxBytes, allowHttp: options.allowHttpDownloads ?? false,
@@ -99,6 +103,9 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
         htmlRefusal: "Slack showed me its sign-in page instead of the file, so I can't read it. Ask whoever runs this bot to check its files:read scope, then drop the file again.",
       }),
     isApprover: createApproverCheck({ slackUserIds: app.config.env.SLACK_APPROVER_IDS, discordRoleIds: [] }),
+    isAdmin,
+    accounts: createAccounts(app.db),
+    projects: createProjectService({ db: app.db, runner: app.runner, isAdmin }),
     track: (work) => tracker.track(work),
     intakeInFlight: new Set(),
   };

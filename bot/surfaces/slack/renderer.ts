@@ -7,6 +7,7 @@ import type { ChatLocation, ChatMessages } from "../../../store/chatMessages.js"
 import type { MediaLinks } from "../../links/mediaLinks.js";
 import { cardMessage, esc, finalLinkText, isTerminal, shortId, statusMessage, withoutImage, type SlackMessage } from "./blocks.js";
 import { errorFields } from "./logger.js";
+import { spentText } from "../common/money.js";
 import { createSerialQueues, createThrottle, type WorkTracker } from "./work.js";
 import { createImageRetry } from "./imageRetry.js";
 
@@ -46,8 +47,6 @@ export function createRenderer(options: RendererOptions) {
     tracker,
     onError: (err, key) => logger.warn({ ...errorFields(err), key }, "slack render failed"),
   });
-  // What a 🟢 reserves, as the runner will charge it.
-  const pricePerClip = (view: JobView, _card?: SceneCard) => view.approvalCredits;
   const queueKey = (jobId: string, t: ChatLocation) => `${jobId}|${t.channelId}|${t.threadId}`;
   const imageRetry = createImageRetry({ tracker, delaysMs: options.imageRetryDelaysMs });
 
@@ -90,7 +89,7 @@ export function createRenderer(options: RendererOptions) {
   }
 
   async function renderStatus(jobId: string, t: Target, view: JobView): Promise<boolean> {
-    const message = statusMessage(view, pricePerClip(view));
+    const message = statusMessage(view);
     const hash = hashOf(message);
     const row = await chat.get(jobId, t, "status");
     if (row?.renderedHash === hash) return false;
@@ -104,7 +103,7 @@ export function createRenderer(options: RendererOptions) {
   }
 
   /** The preview shared into this thread (once per preview), so the card can show it via slack_file. */
-  async function previewFile(jobId: string, t: ChatLocation, card: SceneCard): Promise<string | null> {
+  async function previewFile(jobId: string, t: ChatLocation, card: Pick<SceneCard, "index" | "count" | "versionNo" | "previewKey">): Promise<string | null> {
     if (!card.previewKey) return null;
     const slot = `pv:${card.index}:${card.previewKey.slice(0, 12)}`;
     const row = await chat.get(jobId, t, slot);
@@ -132,7 +131,7 @@ export function createRenderer(options: RendererOptions) {
     const row = await chat.get(jobId, t, slot);
     // A card is first posted with its preview (or its failure), so a thread reads preview, card, preview, card…
     if (!row && !card.previewKey && card.status !== "failed") return false;
-    const message = cardMessage(view, card, { previewFileId: await previewFile(jobId, t, card), pricePerClip: pricePerClip(view, card) });
+    const message = cardMessage(view, card, { previewFileId: await previewFile(jobId, t, card) });
     const hash = hashOf(message);
     if (row?.renderedHash === hash) return false;
     // Slack refuses a slack_file it is still processing (invalid_blocks): the card goes out without
@@ -162,7 +161,7 @@ export function createRenderer(options: RendererOptions) {
   async function deliverFinal(jobId: string, t: ChatLocation, view: JobView): Promise<void> {
     if (!view.finalVideoKey || (await chat.get(jobId, t, "final"))) return;
     const media = await app.tools.blobs.get(view.finalVideoKey);
-    const summary = `${view.scenes.length} scenes · ${view.creditsUsed} credits`;
+    const summary = `${view.scenes.length} ${view.kind === "song" ? "shots" : "scenes"} · ${spentText(view).replace(/^Spent/, "spent")}`;
     if (media.data.byteLength > options.uploadLimitBytes) {
       const link = await options.links.link(view.finalVideoKey);
       const text = finalLinkText({ jobId, summary, bytes: media.data.byteLength, limit: options.uploadLimitBytes, link, key: view.finalVideoKey });
@@ -244,6 +243,12 @@ export function createRenderer(options: RendererOptions) {
     },
     /** Shutdown: pending edits run now instead of being dropped. */
     flush: () => throttle.flush(),
+    /**
+     * A preview as a file shared into this thread (uploaded once, then reused), so a message there
+     * can show it with slack_file: the versions list's thumbnails.
+     */
+    previewFileIn: (jobId: string, t: ChatLocation, version: Pick<SceneCard, "index" | "count" | "versionNo" | "previewKey">) =>
+      tracker.track(run(queueKey(jobId, t), () => previewFile(jobId, t, version))),
   };
 }
 

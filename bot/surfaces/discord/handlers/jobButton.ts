@@ -4,7 +4,7 @@ import { actorOf } from "../identity.js";
 import type { JobAction } from "../ids.js";
 import { acknowledge, explain, privately } from "../respond.js";
 
-/** "Approve all" and "Cancel" on the status message. */
+/** "Approve all" and "Cancel" on the status message, and "Try again" on a failed job's. */
 export async function handleJobButton(ctx: SurfaceContext, interaction: ButtonInteraction, action: JobAction, jobId: string): Promise<void> {
   if (!(await acknowledge(ctx.logger, interaction, () => interaction.deferUpdate()))) return;
   const actor = actorOf(interaction.user, interaction.member, interaction.guildId);
@@ -16,6 +16,12 @@ export async function handleJobButton(ctx: SurfaceContext, interaction: ButtonIn
       if (!result.ok || result.refused > 0) {
         await privately(ctx.logger, interaction, result.message);
       }
+      return;
+    }
+    if (action === "retry") {
+      const result = await ctx.runner.retry({ jobId, actor });
+      if (result.ok) ctx.publisher.refresh(jobId);
+      await privately(ctx.logger, interaction, result.message);
       return;
     }
     const result = await ctx.runner.cancel({ jobId, actor });

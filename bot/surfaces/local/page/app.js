@@ -1,10 +1,14 @@
 // @ts-check
 // The local chat page: renders the server's job view and turns clicks into API calls.
 // Every piece of text from the user or a model goes through textContent, never innerHTML.
+import { api, byTestId, el, messageOf, postJson, toast } from "./dom.js";
+import { buildTalk, buildVersions } from "./versions.js";
+import { refreshAccount } from "./account.js";
+import { showProjectOf } from "./project.js";
 
 const settings = JSON.parse(document.getElementById("settings")?.textContent ?? "{}");
 const LABELS = settings.labels ?? { GREEN: "🟢 Approve", YELLOW: "🟡 Edit", RED: "🔴 Re-roll" };
-const DONE_VERB = { GREEN: "🟢 Approved", YELLOW: "🟡 Edit requested", RED: "🔴 Re-roll requested" };
+const DONE_VERB = { GREEN: "🟢 Approved", YELLOW: "🟡 Edit requested", RED: "🔴 Re-roll requested", REVERT: "↩️ Reverted" };
 const STAGES = {
   analyzing: "Analysing", styling: "Styling", directing: "Directing", reviewing: "Reviewing", assembling: "Assembling",
   done: "Done", flagged: "Flagged", failed: "Failed", cancelled: "Cancelled",
@@ -15,9 +19,6 @@ const SCENE_STATUS = {
 };
 const TERMINAL = ["done", "flagged", "failed", "cancelled"];
 
-/** @param {string} id */
-const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
-
 const ui = {
   input: /** @type {HTMLInputElement} */ (byTestId("file-input")),
   drop: byTestId("drop-zone"),
@@ -26,10 +27,12 @@ const ui = {
   stage: byTestId("stage"),
   statusLine: byTestId("status-line"),
   progress: byTestId("progress"),
+  progressText: byTestId("progress-text"),
   credits: byTestId("credits"),
   engine: byTestId("engine"),
   jobError: byTestId("job-error"),
   approveAll: /** @type {HTMLButtonElement} */ (byTestId("approve-all")),
+  retry: /** @type {HTMLButtonElement} */ (byTestId("retry")),
   cancel: /** @type {HTMLButtonElement} */ (byTestId("cancel")),
   carousel: byTestId("carousel"),
   final: byTestId("final"),
@@ -57,51 +60,10 @@ let jobActionInFlight = false;
 const cards = new Map();
 /** @type {any} */
 let editing = null;
-
-// ------------------------------------------------------------------------------------------
-// Small DOM helpers
-// ------------------------------------------------------------------------------------------
-
-/**
- * @param {string} tag
- * @param {{ className?: string, testid?: string, text?: string }} [props]
- * @param {Node[]} children
- */
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  if (props.className) node.className = props.className;
-  if (props.testid) node.dataset.testid = props.testid;
-  if (props.text !== undefined) node.textContent = props.text;
-  node.append(...children);
-  return node;
-}
-
-/** @param {string} message @param {"error" | "info"} [kind] */
-function toast(message, kind = "error") {
-  const node = el("div", { className: `toast ${kind}`, testid: "toast", text: message });
-  node.setAttribute("role", kind === "error" ? "alert" : "status");
-  ui.toasts.append(node);
-  setTimeout(() => node.remove(), kind === "error" ? 8000 : 4000);
-}
-
-/** @param {string} path @param {RequestInit} [init] */
-async function api(path, init = {}) {
-  let response;
-  try {
-    response = await fetch(path, { credentials: "same-origin", ...init });
-  } catch {
-    return { ok: false, status: 0, body: { error: "I can't reach the bot. Is it still running?" } };
-  }
-  const body = await response.json().catch(() => ({}));
-  return { ok: response.ok, status: response.status, body };
-}
-
-/** @param {string} path @param {unknown} payload */
-const postJson = (path, payload) =>
-  api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
-
-/** @param {{ body: any }} r */
-const messageOf = (r) => r.body?.message ?? r.body?.error ?? "Something went wrong.";
+/** After a refusal by the rate limit: 🟢 waits until then (ms since epoch), and says so on the button. */
+let coolDownUntil = 0;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let coolDownTimer;
 
 // ------------------------------------------------------------------------------------------
 // Upload
@@ -120,6 +82,7 @@ async function upload(file) {
     return;
   }
   ui.drop.classList.add("busy");
+  const before = ui.dropTitle.textContent;
   ui.dropTitle.textContent = `Uploading ${file.name}…`;
   const r = await api("/api/jobs", {
     method: "POST",
@@ -127,12 +90,14 @@ async function upload(file) {
     body: file,
   });
   ui.drop.classList.remove("busy");
-  ui.dropTitle.textContent = "Drop another image or song to start a new video";
   ui.input.value = "";
   if (!r.ok) {
+    // Nothing started: the drop zone says what it said before, the toast says why.
+    ui.dropTitle.textContent = before;
     toast(messageOf(r));
     return;
   }
+  ui.dropTitle.textContent = "Drop another image or song to start a new video";
   openJob(r.body.jobId);
 }
 
@@ -176,6 +141,7 @@ async function openJob(id) {
     return;
   }
   render(r.body);
+  void refreshAccount();
   if (TERMINAL.includes(r.body.stage)) return;
   source = new EventSource(`/api/events?job=${encodeURIComponent(id)}`);
   source.addEventListener("view", (e) => render(JSON.parse(/** @type {MessageEvent} */ (e).data)));
@@ -185,23 +151,36 @@ async function openJob(id) {
 /** @param {any} next */
 function render(next) {
   if (!next || next.jobId !== jobId) return;
+  const spentBefore = view?.creditsUsed;
   view = next;
   ui.job.hidden = false;
   ui.job.dataset.stage = view.stage;
+  ui.job.dataset.kind = view.kind;
   ui.stage.textContent = STAGES[view.stage] ?? view.stage;
   ui.stage.dataset.stage = view.stage;
-  ui.statusLine.textContent = view.statusLine;
+  // A stopped job's reason is the error line; the status line would only say the same once more.
+  const terminalWithReason = TERMINAL.includes(view.stage) && Boolean(view.error);
+  ui.statusLine.textContent = terminalWithReason ? "" : view.statusLine;
   ui.progress.textContent = view.progress ?? "";
-  ui.credits.textContent = `Credits used: ${view.creditsUsed}`;
+  ui.progressText.textContent = view.progressText ?? "";
+  ui.credits.textContent = view.spent ?? `Spent ${view.creditsUsed} credits`;
   ui.engine.textContent = view.engine ? `Engine: ${view.engine}` : "";
   ui.engine.title = view.routingReason ?? "";
   ui.jobError.hidden = !view.error;
   ui.jobError.textContent = view.error ?? "";
+  if (spentBefore !== undefined && spentBefore !== view.creditsUsed) void refreshAccount();
 
+  const coolingS = Math.ceil((coolDownUntil - Date.now()) / 1000);
   const reviewable = view.scenes.filter((/** @type {any} */ c) => c.awaiting === "review" && sent.get(c.sceneId) !== c.versionNo);
-  ui.approveAll.disabled = jobActionInFlight || reviewable.length === 0;
+  ui.approveAll.disabled = jobActionInFlight || reviewable.length === 0 || coolingS > 0;
+  ui.approveAll.textContent = coolingS > 0
+    ? `✅ Approve all (in ${coolingS} s)`
+    : reviewable.length > 0 ? `✅ Approve all · ${view.approveAllPrice}` : "✅ Approve all";
   ui.cancel.disabled = jobActionInFlight || TERMINAL.includes(view.stage);
   ui.approveAll.hidden = ui.cancel.hidden = TERMINAL.includes(view.stage);
+  ui.retry.hidden = view.stage !== "failed";
+  ui.retry.disabled = jobActionInFlight;
+  showProjectOf(view.jobId, view.kind);
 
   const order = [...view.scenes].sort((a, b) => a.index - b.index);
   for (const card of order) {
@@ -211,7 +190,7 @@ function render(next) {
       cards.set(card.sceneId, parts);
     }
     ui.carousel.append(parts.root); // keeps DOM order = scene order without rebuilding cards
-    updateCard(parts, card);
+    updateCard(parts, card, coolingS);
   }
 
   ui.final.hidden = !(view.stage === "done" && view.finalVideoKey);
@@ -219,7 +198,8 @@ function render(next) {
     const src = `/blobs/${view.finalVideoKey}`;
     if (ui.video.getAttribute("src") !== src) {
       ui.video.src = src;
-      ui.final.scrollIntoView({ behavior: "smooth", block: "nearest" });
+      // The video sits above the cards; bring it into view when it arrives.
+      ui.final.scrollIntoView({ block: "nearest" });
       ui.download.href = src;
       ui.download.download = `reelbot-${view.jobId.slice(0, 8)}.mp4`;
     }
@@ -240,6 +220,8 @@ function buildCard() {
   const excerpt = el("p", { className: "excerpt", testid: "scene-excerpt" });
   const decided = el("p", { className: "decided muted", testid: "scene-decided" });
   const error = el("p", { className: "card-error", testid: "scene-error" });
+  const talk = buildTalk();
+  const versions = buildVersions(() => ({ jobId, card: parts.card }));
   const green = /** @type {HTMLButtonElement} */ (el("button", { className: "btn green", testid: "btn-green", text: LABELS.GREEN }));
   const yellow = /** @type {HTMLButtonElement} */ (el("button", { className: "btn grey", testid: "btn-yellow", text: LABELS.YELLOW }));
   const red = /** @type {HTMLButtonElement} */ (el("button", { className: "btn red", testid: "btn-red", text: LABELS.RED }));
@@ -249,18 +231,18 @@ function buildCard() {
     "article",
     { className: "card", testid: "scene-card" },
     frame,
-    el("div", { className: "card-body" }, el("div", { className: "card-head" }, title, status), excerpt, decided, error),
+    el("div", { className: "card-body" }, el("div", { className: "card-head" }, title, status), excerpt, decided, error, talk.root, versions.toggle, versions.panel),
     buttons,
   );
-  const parts = { root, img, title, status, excerpt, decided, error, buttons, green, yellow, red, card: /** @type {any} */ (null) };
+  const parts = { root, img, title, status, excerpt, decided, error, talk, versions, buttons, green, yellow, red, card: /** @type {any} */ (null) };
   green.addEventListener("click", () => void decide(parts.card, "GREEN"));
   red.addEventListener("click", () => void decide(parts.card, "RED"));
   yellow.addEventListener("click", () => openEdit(parts.card));
   return parts;
 }
 
-/** @param {ReturnType<typeof buildCard>} parts @param {any} card */
-function updateCard(parts, card) {
+/** @param {ReturnType<typeof buildCard>} parts @param {any} card @param {number} coolingS */
+function updateCard(parts, card, coolingS) {
   parts.card = card;
   const { root, img } = parts;
   root.dataset.sceneIndex = String(card.index);
@@ -274,19 +256,34 @@ function updateCard(parts, card) {
   }
   img.alt = `Preview of scene ${card.index + 1}`;
   root.classList.toggle("has-preview", Boolean(card.previewKey));
-  parts.title.textContent = `Scene ${card.index + 1}/${card.count}` + (card.timeRange ? ` · ${card.timeRange}` : "");
+  parts.title.textContent = `${view.kind === "song" ? "Shot" : "Scene"} ${card.index + 1}/${card.count}` + (card.timeRange ? ` · ${card.timeRange}` : "");
   parts.status.textContent = SCENE_STATUS[card.status] ?? card.status;
   parts.status.dataset.status = card.status;
   parts.excerpt.textContent = card.scriptExcerpt;
   parts.excerpt.title = card.scriptExcerpt;
-  parts.decided.textContent = card.lastDecision
-    ? `${DONE_VERB[card.lastDecision]}${card.decidedBy ? ` by ${card.decidedBy}` : ""}`
-    : "";
+  const verb = card.lastDecision ? DONE_VERB[/** @type {keyof typeof DONE_VERB} */ (card.lastDecision)] : null;
+  parts.decided.textContent = verb ? `${verb}${card.decidedBy ? ` by ${card.decidedBy}` : ""}` : "";
   parts.error.textContent = card.errorMessage ?? "";
+  parts.talk.update(card.conversation ?? []);
+  parts.versions.update(card);
+  // The price is on the button before anything is paid; while the rate limit cools down, the wait is.
+  parts.green.textContent = coolingS > 0 ? `${LABELS.GREEN} (in ${coolingS} s)` : `${LABELS.GREEN} · ${card.price}`;
   // Once a scene is approved its card reads like an edited chat message: the decision, no buttons.
   parts.buttons.hidden = card.status === "rendering" || card.status === "completed";
   const off = card.awaiting !== "review" || sent.get(card.sceneId) === card.versionNo;
   for (const b of [parts.green, parts.yellow, parts.red]) b.disabled = off;
+  if (coolingS > 0) parts.green.disabled = true;
+}
+
+/** A refusal by the rate limit: 🟢 and Approve all wait, counting down on their labels, then come back. @param {number} seconds */
+function coolDown(seconds) {
+  coolDownUntil = Date.now() + seconds * 1000;
+  clearTimeout(coolDownTimer);
+  const tick = () => {
+    refreshButtons();
+    if (Date.now() < coolDownUntil) coolDownTimer = setTimeout(tick, 1000);
+  };
+  tick();
 }
 
 function refreshButtons() {
@@ -308,11 +305,13 @@ async function decide(card, decision, note) {
   if (!r.ok) {
     // A refusal changed nothing: the buttons come back so the user can act on the message.
     if (sent.get(card.sceneId) === card.versionNo) sent.delete(card.sceneId);
+    if (r.status === 429 && r.retryAfterS > 0) coolDown(r.retryAfterS);
     refreshButtons();
     toast(messageOf(r));
     return false;
   }
   toast(messageOf(r), "info");
+  void refreshAccount();
   return true;
 }
 
@@ -320,7 +319,7 @@ async function decide(card, decision, note) {
 function openEdit(card) {
   if (!card) return;
   editing = card;
-  ui.editTitle.textContent = `🟡 Edit scene ${card.index + 1}/${card.count}`;
+  ui.editTitle.textContent = `🟡 Edit ${view?.kind === "song" ? "shot" : "scene"} ${card.index + 1}/${card.count}`;
   ui.editCurrent.textContent = card.scriptExcerpt;
   ui.editNote.value = "";
   ui.editNote.maxLength = settings.maxNoteChars ?? 500;
@@ -352,21 +351,27 @@ ui.dialog.querySelector("form")?.addEventListener("submit", (e) => {
 });
 
 ui.approveAll.addEventListener("click", () => void jobAction("approve-all"));
+ui.retry.addEventListener("click", () => void jobAction("retry"));
 ui.cancel.addEventListener("click", () => {
   if (confirm("Cancel this job? Finished clips are kept; nothing more will be charged.")) void jobAction("cancel");
 });
 
-/** @param {"approve-all" | "cancel"} action */
+/** @param {"approve-all" | "cancel" | "retry"} action */
 async function jobAction(action) {
   if (!jobId) return;
   jobActionInFlight = true;
   refreshButtons();
   const r = await postJson(`/api/jobs/${encodeURIComponent(jobId)}/${action}`, {});
   jobActionInFlight = false;
+  if (r.status === 429 && r.retryAfterS > 0) coolDown(r.retryAfterS);
   refreshButtons();
   toast(messageOf(r), r.ok ? "info" : "error");
+  if (r.ok) void refreshAccount();
+  // A failed job's event stream was closed; tried again, it moves on: follow it again.
+  if (r.ok && action === "retry") void openJob(jobId);
 }
 
 // A reload (or a shared link) resumes the job in the address bar.
 const initial = new URLSearchParams(location.search).get("job");
 if (initial) void openJob(initial);
+else void refreshAccount();
