@@ -216,6 +216,26 @@ describe.each(matrix)("production graph on $name", ({ target, saver }) => {
     }
   });
 
+  it("brings an earlier version of a brand scene back as a new version, paying for nothing", async () => {
+    const p = await open();
+    try {
+      const { jobId } = await p.runner.start({ actor: OWNER, file: { bytes: await brandImage(10), filename: "brand.png" } });
+      await reviewsOpen(p.runner, jobId, 3);
+      await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "RED", actor: OWNER });
+      await waitFor(async () => (await p.runner.view(jobId))!.scenes.find((c) => c.index === 0)!.versionNo === 2);
+      const paid = { previews: p.meters.illustrator.calls.preview, rerolls: p.meters.director.calls.rerollScene };
+      expect((await p.runner.revert({ jobId, sceneIndex: 0, toVersion: 1, actor: OWNER })).ok).toBe(true);
+      await waitFor(async () => (await p.runner.view(jobId))!.scenes.find((c) => c.index === 0)!.versionNo === 3);
+      const versions = await p.runner.versions(jobId, 0);
+      expect(versions.map((v) => v.kind)).toEqual(["preview", "reroll", "revert"]);
+      expect(versions[2].previewKey).toBe(versions[0].previewKey);
+      expect(versions[2].cinematographyPrompt).toBe(versions[0].cinematographyPrompt);
+      expect({ previews: p.meters.illustrator.calls.preview, rerolls: p.meters.director.calls.rerollScene }).toEqual(paid);
+    } finally {
+      await p.close();
+    }
+  });
+
   it("rejects a bad upload with a typed error and leaves no job behind", async () => {
     const p = await open();
     try {

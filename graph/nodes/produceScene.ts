@@ -2,7 +2,7 @@ import { interrupt, type LangGraphRunnableConfig } from "@langchain/langgraph";
 import { contextOf } from "../context.js";
 import { engineChain } from "../routing.js";
 import type { JobStateType, JobStateUpdate, RenderAnswer, RenderWait, ReviewAnswer, ReviewRequest } from "../state.js";
-import { editScript, makePreview, rerollScript, submitClip, type ClipExtras, type SceneRef } from "./sceneSteps.js";
+import { editScript, makePreview, rerollScript, revertScene, submitClip, type ClipExtras, type SceneRef } from "./sceneSteps.js";
 
 /**
  * One scene, from preview to clip, as one branch of the Send fan-out:
@@ -37,6 +37,10 @@ export async function produceScene(state: JobStateType, config: LangGraphRunnabl
           errorMessage: "No engine could render this scene, so its credits were refunded. Approve to try again, or re-roll it.",
         });
       }
+      continue;
+    }
+    if (answer.decision === "REVERT") {
+      current = (await revertScene(ctx, scene, step, answer.toVersion ?? 0, answer.actorId)) ?? current;
       continue;
     }
     const script =

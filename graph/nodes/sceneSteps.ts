@@ -188,3 +188,30 @@ async function yellowContext(
     user_feedback: feedback,
   };
 }
+
+/**
+ * REVERT: an earlier version comes back as the scene's new version (history is never rewritten);
+ * null when there is no such version with a preview.
+ */
+export async function revertScene(
+  ctx: GraphContext,
+  scene: { job: JobRow; sceneId: string },
+  step: number,
+  toVersion: number,
+  actorId: string,
+): Promise<PreviewResult | null> {
+  const key = `${scene.sceneId}:${step}:revert`;
+  return ctx.ledger.once(
+    { key, jobId: scene.job.id, sceneId: scene.sceneId, operation: "revert", provider: "store" },
+    async () => {
+      const target = (await ctx.scenes.versions(scene.sceneId)).find((v) => v.versionNo === toVersion && v.previewKey);
+      if (!target) return null;
+      const version = await ctx.scenes.append(
+        { ...target, id: stableUuid(key), kind: "revert", clipKey: null, userFeedback: `revert to v${toVersion}`, decidedBy: actorId },
+        "review",
+      );
+      await ctx.scenes.setState(scene.sceneId, { errorMessage: null });
+      return { versionId: version.id, versionNo: version.versionNo };
+    },
+  );
+}

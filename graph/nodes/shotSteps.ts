@@ -4,7 +4,7 @@ import { seedFor } from "./synthesizeStyle.js";
 import { stableUuid } from "../../store/ids.js";
 import type { Project } from "../../store/projects.js";
 import type { SceneVersion, VersionKind } from "../../store/scenes.js";
-import type { SceneRef, PreviewResult } from "./sceneSteps.js";
+import { revertScene, type SceneRef, type PreviewResult } from "./sceneSteps.js";
 import { buildImagePrompt, characterToken, imageModelCode, parsePromptPrefix } from "../song/policy.js";
 import type { RoleModels } from "../song/models.js";
 import { referenceImages, referencesFor } from "../song/references.js";
@@ -261,19 +261,7 @@ export async function learnFromRejection(ctx: GraphContext, shot: ShotRef, step:
 
 /** A revert is a new version: the earlier version's images and prompt, appended again. */
 export async function revertShot(ctx: GraphContext, shot: ShotRef, step: number, toVersion: number, actorId: string): Promise<PreviewResult | null> {
-  const key = `${shot.sceneId}:${step}:revert`;
-  return ctx.ledger.once(
-    { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "revert", provider: "store" },
-    async () => {
-      const target = (await ctx.scenes.versions(shot.sceneId)).find((v) => v.versionNo === toVersion && v.previewKey);
-      if (!target) return null;
-      const version = await ctx.scenes.append(
-        { ...target, id: stableUuid(key), kind: "revert", clipKey: null, userFeedback: `revert to v${toVersion}`, decidedBy: actorId },
-        "review",
-      );
-      await ctx.scenes.setState(shot.sceneId, { errorMessage: null });
-      await ctx.shotStates.enter(shot.job.id, shot.sceneId, "AWAITING_APPROVAL", `${key}:awaiting`);
-      return { versionId: version.id, versionNo: version.versionNo };
-    },
-  );
+  const reverted = await revertScene(ctx, shot, step, toVersion, actorId);
+  if (reverted) await ctx.shotStates.enter(shot.job.id, shot.sceneId, "AWAITING_APPROVAL", `${shot.sceneId}:${step}:revert:awaiting`);
+  return reverted;
 }
