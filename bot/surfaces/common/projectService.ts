@@ -1,10 +1,8 @@
-import type { Db } from "../../../store/db.js";
 import type { Runner } from "../../../graph/runner.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { Project } from "../../../store/projects.js";
 import type { Rule } from "../../../store/rules.js";
 import { AGENT_ROLES, type AgentRole } from "../../../core/project-config.js";
-import { updateProjectSettings } from "../../../store/projectSettings.js";
 import { isUserFacing } from "../../../core/errors.js";
 import { NOT_ADMIN } from "./admins.js";
 
@@ -33,7 +31,7 @@ export function roleOf(text: string): AgentRole | null {
   return AGENT_ROLES.find((r) => r === wanted || r.startsWith(wanted)) ?? null;
 }
 
-export function createProjectService(deps: { db: Db; runner: Runner; isAdmin: (actor: Actor) => boolean }) {
+export function createProjectService(deps: { runner: Runner; isAdmin: (actor: Actor) => boolean }) {
   const { runner } = deps;
   const { projects, rules, audit } = runner.store;
 
@@ -75,7 +73,7 @@ export function createProjectService(deps: { db: Db; runner: Runner; isAdmin: (a
         ...(wanted.requireHumanApproval !== undefined ? { requireHumanApproval: wanted.requireHumanApproval } : {}),
       };
       if (Object.keys(patch).length > 0) {
-        await updateProjectSettings(deps.db, project.id, patch);
+        await projects.updateSettings(project.id, patch);
         if (patch.loraWeightsId !== undefined) done.push(`LoRA is now ${patch.loraWeightsId}`);
         if (patch.requireHumanApproval !== undefined) done.push(`human approval is ${patch.requireHumanApproval ? "on" : "off"}`);
       }

@@ -127,7 +127,7 @@ export function createDiscordSurface(options: DiscordSurfaceOptions): DiscordSur
     isApprover: createApproverCheck({ slackUserIds: [], discordRoleIds: app.config.env.DISCORD_APPROVER_ROLE_IDS }),
     isAdmin,
     accounts: createAccounts(app.db),
-    projects: createProjectService({ db: app.db, runner: app.runner, isAdmin }),
+    projects: createProjectService({ runner: app.runner, isAdmin }),
   };
 
   async function onInteraction(interaction: Interaction): Promise<void> {

@@ -88,7 +88,7 @@ export function createLocalSurface({ app, port, host = "127.0.0.1", health }: Lo
   const hub = createEventHub(runner, logger, toPageView);
   // No accounts here: whoever can open a page that listens on loopback is the machine's operator.
   const isAdmin = LOOPBACK.has(host);
-  const projects = createProjectService({ db: app.db, runner, isAdmin: () => isAdmin });
+  const projects = createProjectService({ runner, isAdmin: () => isAdmin });
 
   const routes: Route[] = [
     ["GET", /^\/$/, servePage],

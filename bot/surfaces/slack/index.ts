@@ -105,7 +105,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     isApprover: createApproverCheck({ slackUserIds: app.config.env.SLACK_APPROVER_IDS, discordRoleIds: [] }),
     isAdmin,
     accounts: createAccounts(app.db),
-    projects: createProjectService({ db: app.db, runner: app.runner, isAdmin }),
+    projects: createProjectService({ runner: app.runner, isAdmin }),
     track: (work) => tracker.track(work),
     intakeInFlight: new Set(),
   };
