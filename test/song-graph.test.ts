@@ -145,6 +145,9 @@ describe.each(dbTargets)("song route on $name", (target) => {
       expect(newest.kind).toBe("reroll");
       expect(newest.promptTag).toBe("S02_V2_FLUX2");
       expect(newest.cinematographyPrompt).toContain(learnt!.text);
+      // Who taught the rulebook what is on record.
+      const [taught] = await p.runner.store.audit.list({ action: "rule.learnt", entityId: learnt!.id });
+      expect(taught.details).toMatchObject({ jobId, text: learnt!.text, feedback: "no umbrellas please" });
       // Rules are listed and removable per project.
       await p.runner.store.rules.remove(project.id, learnt!.id);
       expect((await p.runner.store.rules.list(project.id)).some((r) => r.id === learnt!.id)).toBe(false);

@@ -250,7 +250,12 @@ export async function learnFromRejection(ctx: GraphContext, shot: ShotRef, step:
         const image = version?.previewKey ? await ctx.tools.blobs.get(version.previewKey) : null;
         const { rule } = await toolStep("Learning from the rejection", () =>
           ctx.tools.songAnalyst.analyzeFailure({ prompt: version?.cinematographyPrompt ?? shot.description, feedback, image, model: shot.models.VISION_ANALYZER }));
-        await ctx.rules.add(shot.project.id, rule, { kind: "rejection", jobId: shot.job.id, shotId: shot.sceneId, versionId, feedback });
+        const added = await ctx.rules.add(shot.project.id, rule, { kind: "rejection", jobId: shot.job.id, shotId: shot.sceneId, versionId, feedback });
+        // The rulebook changes every later draft of the project: who taught it what is on record.
+        await ctx.audit.record({
+          userId: shot.job.userId, action: "rule.learnt", entityType: "rule", entityId: added.id,
+          details: { projectId: shot.project.id, jobId: shot.job.id, shotId: shot.sceneId, text: rule, feedback },
+        });
         return rule;
       },
     ),
