@@ -88,8 +88,9 @@ if (role !== "worker") {
     checks.push({ name: "discord", check: async () => discord.client.isReady() });
   }
 
-  // With no chat platform configured, the local chat page is the embedded default.
-  if (surfaces.length === 0 && role === "all") {
+  // With no chat platform configured, the local chat page is the way in: the embedded default,
+  // and an ingress in front of separate workers when a team has no Slack or Discord yet.
+  if (surfaces.length === 0) {
     const local = createLocalSurface({ app, port: env.PORT, host: env.HOST, health });
     const { url } = await local.start();
     surfaces.push({ name: `local page ${url}`, stop: () => local.stop() });

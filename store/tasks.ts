@@ -20,6 +20,7 @@ import type { PoolTarget } from "./db.js";
  */
 export const TASK_KINDS = ["advance", "poll", "deliver"] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
+const SLOTS_NAME = "slots-";
 
 export type TaskBackend = { kind: "redis"; url: string } | { kind: "postgres"; target: PoolTarget };
 
@@ -152,6 +153,8 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
       connection: connection as never,
       ...(redis ? { prefix } : {}),
       concurrency,
+      // Named by its slots so any process (an ingress estimating a wait) can count the workers' slots.
+      name: `${SLOTS_NAME}${concurrency}`,
       lockDuration: lockMs,
       stalledInterval: Math.max(1_000, Math.floor(lockMs / 3)),
       // Runs are idempotent (the ledger makes paid calls exactly-once), so a run whose worker died
@@ -188,9 +191,16 @@ export function createTaskQueue(options: TaskQueueOptions): TaskQueue {
     const ahead = waiting.findIndex((j) => j.id === id);
     if (ahead < 0) return null;
     const recent = (await queue.getJobs(["completed"], 0, 49)).filter((j) => j.processedOn && j.finishedOn);
-    const slots = Math.max(1, (workers.get(kind)?.slots ?? 1) * Math.max(1, await queue.getWorkersCount().catch(() => 1)));
+    const slots = await slotsOf(kind);
     const meanMs = recent.length ? recent.reduce((sum, j) => sum + (j.finishedOn! - j.processedOn!), 0) / recent.length : null;
     return { ahead, estimateMs: meanMs === null ? null : Math.ceil((ahead + 1) / slots) * meanMs };
+  }
+
+  /** Runs of this kind that all live workers take at once (each worker is named by its slots). */
+  async function slotsOf(kind: TaskKind): Promise<number> {
+    const named = await queueOf(kind).getWorkers().catch(() => []);
+    const total = named.reduce((sum, w) => sum + Number(new RegExp(`${SLOTS_NAME}(\\d+)$`).exec(w.rawname ?? "")?.[1] ?? 1), 0);
+    return Math.max(1, total || (workers.get(kind)?.slots ?? 1));
   }
 
   async function delayedKeys(kind: TaskKind): Promise<string[]> {

@@ -15,7 +15,7 @@ import { loadConfig } from "../bot/config.js";
 import { createApp } from "../bot/app.js";
 import { InstanceConflictError } from "../store/instances.js";
 import { createWorld, type World } from "./helpers/world.js";
-import { waitUntil, type BotProcess } from "./helpers/processes.js";
+import { spawnBot, waitUntil, type BotProcess } from "./helpers/processes.js";
 import { brandImage, OWNER } from "./helpers/pipeline.js";
 import { createSupabaseStorageStandin } from "./standins/supabase-storage.js";
 
@@ -71,6 +71,77 @@ describe.skipIf(!url)("operating the bot (real processes, Postgres)", () => {
     await waitUntil("the previews", () => reviewsOpen(w, jobId), 60_000);
     expect(w.fal.submissions.filter((s) => s.model.includes("image-to-image"))).toHaveLength(1);
   });
+
+  it("a burst of jobs through a separate ingress process waits in line with its place shown; each finishes once, nothing paid twice", async () => {
+    const w = (world = await createWorld(url!));
+    // The passes hold on their style reference until the test lets fal answer.
+    w.fal.setPollsBeforeDone(1_000_000);
+    const ingress = spawnBot({ ...w.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "debug" }, ["--role", "ingress"]);
+    const workers = [1, 2].map(() => w.spawnWorker({ WORKER_CONCURRENCY: "1", LOG_LEVEL: "debug" }));
+    try {
+      const [port] = await Promise.all([ingress.healthPort(), ...workers.map((p) => p.healthPort())]);
+      const page = `http://127.0.0.1:${port}`;
+      const owners = Array.from({ length: 6 }, (_, i) => `uid=burst-owner-${i}-${"x".repeat(16)}`);
+      const api = async (cookie: string, route: string, init: RequestInit = {}) => {
+        const res = await fetch(`${page}${route}`, { ...init, headers: { cookie, ...init.headers } });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      const jobs: string[] = [];
+      for (const [i, cookie] of owners.entries()) {
+        const uploaded = await api(cookie, "/api/jobs", { method: "POST", body: new Uint8Array(await brandImage(90 + i)), headers: { "x-filename": "brand.png", "content-type": "image/png" } });
+        expect(uploaded.status).toBe(201);
+        jobs.push(uploaded.body.jobId as string);
+      }
+      const viewOf = async (i: number) => (await api(owners[i], `/api/jobs/${jobs[i]}`)).body as { stage: string; statusLine: string; queue: { ahead: number; estimateMs: number | null } | null; scenes: { awaiting: string | null }[] };
+
+      // Two slots (two workers, one pass each): two jobs run, four wait, each told its place.
+      await waitUntil("two passes at fal", () => w.fal.submissions.filter((s) => s.model.includes("image-to-image") && s.requestId).length === 2);
+      const views = await Promise.all(jobs.map((_, i) => viewOf(i)));
+      const waiting = views.filter((v) => v.queue);
+      expect(waiting.map((v) => v.queue!.ahead).sort()).toEqual([0, 1, 2, 3]);
+      expect(waiting.map((v) => /^(\d)(st|nd|rd|th) in line/.exec(v.statusLine)?.[1]).sort()).toEqual(["1", "2", "3", "4"]);
+
+      w.fal.setPollsBeforeDone(0);
+      w.fal.completeQueued();
+      const atReview = async (i: number) => (await viewOf(i)).scenes.filter((s) => s.awaiting === "review").length === 3;
+      await waitUntil("every job at review", async () => (await Promise.all(jobs.map((_, i) => atReview(i)))).every(Boolean), 90_000);
+      for (const [i, cookie] of owners.entries()) {
+        expect((await api(cookie, `/api/jobs/${jobs[i]}/approve-all`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).status).toBe(200);
+      }
+      await waitUntil("every job done", async () => (await Promise.all(jobs.map((_, i) => viewOf(i)))).every((v) => v.stage === "done"), 90_000);
+
+      // Each job finished once, and every paid call went out once per job.
+      const completed = await w.ingress.db.query<{ entity_id: string }>("SELECT entity_id FROM audit_logs WHERE action = 'job.completed'");
+      expect(completed.rows.map((r) => r.entity_id).sort()).toEqual([...jobs].sort());
+      const models = w.fal.submissions.map((s) => s.model);
+      expect(models.filter((m) => m.includes("image-to-image"))).toHaveLength(6);
+      expect(models.filter((m) => m.includes("flux/schnell"))).toHaveLength(18);
+      expect(models.filter((m) => m.includes("video"))).toHaveLength(18);
+      expect(w.gemini.requests).toHaveLength(6);
+      expect(w.deepseek.requests).toHaveLength(6);
+
+      // A second burst, now that passes have a history: the wait is estimated for all the
+      // workers' slots together, so 1st and 2nd in line (both go with the next pair) wait alike.
+      w.fal.setPollsBeforeDone(1_000_000);
+      for (const [i, cookie] of owners.slice(0, 4).entries()) {
+        const uploaded = await api(cookie, "/api/jobs", { method: "POST", body: new Uint8Array(await brandImage(100 + i)), headers: { "x-filename": "brand.png", "content-type": "image/png" } });
+        jobs.push(uploaded.body.jobId as string);
+        owners.push(cookie);
+      }
+      await waitUntil("two more passes at fal", () => w.fal.submissions.filter((s) => s.model.includes("image-to-image") && s.requestId).length === 8);
+      const second = (await Promise.all([6, 7, 8, 9].map(viewOf))).filter((v) => v.queue).sort((a, b) => a.queue!.ahead - b.queue!.ahead);
+      expect(second.map((v) => v.queue!.ahead)).toEqual([0, 1]);
+      expect(second[0].queue!.estimateMs).toBeGreaterThan(0);
+      expect(second[1].queue!.estimateMs).toBe(second[0].queue!.estimateMs);
+      expect(second[0].statusLine).toMatch(/^1st in line · about \d+ (s|min)/);
+
+      // The ingress never ran a pass; both workers did.
+      expect(ingress.logs.some((l) => l.msg === "pass started")).toBe(false);
+      expect(workers.every((p) => p.logs.some((l) => l.msg === "pass started"))).toBe(true);
+    } finally {
+      await ingress.terminate();
+    }
+  }, 180_000);
 
   it("holds a provider's account-wide limit across two worker processes", async () => {
     // Gemini behind a proxy that takes 300 ms per call and counts the calls in flight at once.
