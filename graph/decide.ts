@@ -53,6 +53,14 @@ export interface RevertRequest {
   actor: Actor;
 }
 
+/** The impact preview's offer: the later shots drawn from this shot, drawn again. */
+export interface RedoRequest {
+  jobId: string;
+  /** The shot the others were drawn from. */
+  sceneIndex: number;
+  actor: Actor;
+}
+
 export interface CancelRequest {
   jobId: string;
   actor: Actor;
@@ -74,6 +82,12 @@ const VERB: Record<Decision, string> = { GREEN: "🟢 approved", YELLOW: "🟡 e
 
 function rateLimitedMessage(retryAfterS: number): string {
   return `Too many renders asked for in a minute; try again in ${Math.max(1, retryAfterS)} s.`;
+}
+
+/** "Shot 3", "Shots 3 and 4", "Shots 3, 4 and 6" (1-based numbers). */
+export function shotList(numbers: number[]): string {
+  if (numbers.length === 1) return `Shot ${numbers[0]}`;
+  return `Shots ${numbers.slice(0, -1).join(", ")} and ${numbers.at(-1)}`;
 }
 
 function isFinished(job: JobRow): boolean {
@@ -146,7 +160,7 @@ export function createDecider(deps: DeciderDeps) {
     userId: string,
     reviews: PendingInterrupt[],
     request: Pick<DecideRequest, "interruptId" | "sceneIndex" | "versionNo">,
-    answer: { decision: Decision; note?: string },
+    answer: { decision: Decision; note?: string; drawFrom?: string },
     /** Part of Approve all: held until the batch is released, and its rate limit already counted. */
     batch: boolean,
   ): Promise<{ result: DecideResult; decisionId?: string }> {
@@ -171,7 +185,9 @@ export function createDecider(deps: DeciderDeps) {
       const limit = await store.limits.consume(user.id, answer.decision === "GREEN" ? "production" : "refine");
       if (!limit.allowed) return { result: { ok: false, status: "rate_limited", message: rateLimitedMessage(limit.retryAfterS), retryAfterS: limit.retryAfterS } };
     }
-    const value: ReviewAnswer = { decision: answer.decision, actorId: user.id, ...(answer.note ? { note: answer.note } : {}) };
+    const value: ReviewAnswer = {
+      decision: answer.decision, actorId: user.id, ...(answer.note ? { note: answer.note } : {}), ...(answer.drawFrom ? { drawFrom: answer.drawFrom } : {}),
+    };
     // 🟢 is where money is spent: the job owner's credits are reserved before the render is queued.
     const price = answer.decision === "GREEN" && job.production
       ? creditsFor(deps.clipCredits, job.production.engine, await clipLength(job.id, open.value.sceneId))
@@ -278,6 +294,52 @@ export function createDecider(deps: DeciderDeps) {
     return { ok: true, status: "queued", message: [label, ...refusals, ...skipped].join(" "), approved, refused: refused.length + failed.length };
   }
 
+  /**
+   * The later shots drawn from this shot's image (its impact), drawn again from its image under
+   * review now (after an edit or a revert) and the shots approved: 🔴 without a note on each one
+   * still waiting for a review. One request against the refine
+   * limit, like Approve all; shots already approved or rendered stay as they are.
+   */
+  async function redo(request: RedoRequest): Promise<DecideResult> {
+    const none = (result: DecideResult) => result;
+    const auth = await authorise(request.jobId, request.actor);
+    if ("error" in auth) return none(auth.error as DecideResult);
+    const { job, user } = auth;
+    if (isFinished(job)) return none({ ok: false, status: "finished", message: "This job is finished; nothing was changed." });
+    const source = (await deps.scenesOf(job.id)).find((s) => s.sequenceIndex === request.sceneIndex);
+    const drawnFrom = source ? (await store.scenes.impact(job.id)).get(source.id) ?? [] : [];
+    const label = `shot ${request.sceneIndex + 1}`;
+    if (drawnFrom.length === 0) return none({ ok: false, status: "stale", message: `No later shot was drawn from ${label}; nothing to redo.` });
+    const pending = await deps.pending(job.id);
+    const candidates = pending.filter((p) =>
+      p.value.kind === "review" && !p.value.failed && drawnFrom.some((d) => d.sceneId === p.value.sceneId));
+    // A shot someone just decided (its answer waits for the next pass) is not redone over it.
+    const reviews = [];
+    for (const c of candidates) if (!(await store.decisions.exists(job.id, c.id))) reviews.push(c);
+    // The shot's image under review now (after an edit or a revert) is what they are drawn from again.
+    const sourceReview = pending.find((p) => p.value.kind === "review" && p.value.sceneId === source?.id && !p.value.failed)?.value;
+    const current = source?.current;
+    const drawFrom = sourceReview?.kind === "review" && current && current.versionNo === sourceReview.versionNo ? current : undefined;
+    if (reviews.length === 0) {
+      return none({ ok: false, status: "stale", message: `The shots drawn from ${label} are already approved or being redrawn; nothing was changed.` });
+    }
+    const limit = await store.limits.consume(user.id, "refine");
+    if (!limit.allowed) return none({ ok: false, status: "rate_limited", message: rateLimitedMessage(limit.retryAfterS), retryAfterS: limit.retryAfterS });
+    const answered: Array<{ result: DecideResult; decisionId?: string }> = [];
+    for (const r of reviews) answered.push(await answerReview(job, user.id, reviews, { interruptId: r.id }, { decision: "RED", drawFrom: drawFrom?.id }, true));
+    await store.decisions.release(answered.flatMap((a) => (a.decisionId ? [a.decisionId] : [])));
+    const redone = reviews.filter((_, i) => answered[i].result.ok).map((r) => r.value.sequenceIndex + 1);
+    if (redone.length === 0) return none(answered[0].result);
+    await deps.onQueued(job.id);
+    const kept = drawnFrom.length - redone.length;
+    return {
+      ok: true, status: "queued",
+      message: `${shotList(redone)} ${redone.length === 1 ? "is" : "are"} drawn again` +
+        (drawFrom ? ` from ${label} as it is now (v${drawFrom.versionNo}).` : " from the shots approved now.") +
+        (kept > 0 ? ` ${kept === 1 ? "One shot was" : `${kept} shots were`} already approved and ${kept === 1 ? "stays" : "stay"} as ${kept === 1 ? "it is" : "they are"}.` : ""),
+    };
+  }
+
   /** Stops a job: nothing more is paid for; finished clips stay where they are. */
   async function cancel(request: CancelRequest): Promise<DecideResult> {
     const auth = await authorise(request.jobId, request.actor);
@@ -317,5 +379,6 @@ export function createDecider(deps: DeciderDeps) {
     cancel: (request: CancelRequest) => audited("cancel", request.jobId, request.actor, () => cancel(request)),
     revert: (request: RevertRequest) => audited("revert", request.jobId, request.actor, () => revert(request), { sceneIndex: request.sceneIndex, toVersion: request.toVersion }),
     retry: (request: CancelRequest) => audited("retry", request.jobId, request.actor, () => retry(request)),
+    redo: (request: RedoRequest) => audited("redo", request.jobId, request.actor, () => redo(request), { sceneIndex: request.sceneIndex }),
   };
 }

@@ -1,7 +1,7 @@
 import type { StateSnapshot } from "@langchain/langgraph";
 import type { Db } from "../store/db.js";
 import type { Jobs } from "../store/jobs.js";
-import type { Scenes } from "../store/scenes.js";
+import type { DependentShot, Scenes } from "../store/scenes.js";
 import type { Ledger } from "../store/ledger.js";
 import type { Position } from "../store/tasks.js";
 import type { Credits } from "../store/credits.js";
@@ -68,6 +68,12 @@ export interface SceneCard {
   promptTag: string | null;
   /** Song shots: why the shot has no image to approve; the card offers 🟡 and 🔴 only. */
   failed: string | null;
+  /**
+   * Song shots: later shots whose current image was drawn from this shot's image (a continuity
+   * reference). An edit or a revert here leaves them as they are; the card says so and offers to
+   * redo them. Filled while this card waits for a review.
+   */
+  usedBy: Array<{ index: number; versionNo: number; fromVersionNo: number }>;
   /** Who made the last decision on this scene, and what. */
   decidedBy: string | null;
   lastDecision: Decision | null;
@@ -143,6 +149,7 @@ export function createJobViews(deps: {
     const decisions = await lastDecisions(jobId);
     const values = (snapshot?.values ?? {}) as { stage?: Stage };
     const notes = pending.some((p) => p.value.kind === "render") ? await renderNotes(jobId) : new Map<string, string>();
+    const impact = job.kind === "song" && pending.some((p) => p.value.kind === "review") ? await scenes.impact(jobId) : new Map<string, DependentShot[]>();
 
     const cards: SceneCard[] = rows.map((s) => {
       const open = pending.find((p) => p.value.sceneId === s.id);
@@ -165,6 +172,9 @@ export function createJobViews(deps: {
         endFrameKey: v?.endFrameKey ?? null,
         promptTag: v?.promptTag ?? null,
         failed: open?.value.kind === "review" ? open.value.failed ?? null : null,
+        usedBy: open?.value.kind === "review"
+          ? (impact.get(s.id) ?? []).map((d) => ({ index: d.sequenceIndex, versionNo: d.versionNo, fromVersionNo: d.referenceVersionNo }))
+          : [],
         decidedBy: s.decidedBy ? names.get(s.decidedBy) ?? null : null,
         lastDecision: decisions.get(s.id) ?? null,
         awaiting: open?.value.kind ?? null,

@@ -4,7 +4,7 @@ import { createProductionGraph } from "./graph.js";
 import { pendingInterrupts } from "./interrupts.js";
 import { createJobViews, type JobEvent } from "./jobView.js";
 import { createJobIntake, type StartRequest } from "./startJob.js";
-import { createDecider, type ApproveAllResult, type CancelRequest, type DecideRequest, type DecideResult, type RevertRequest } from "./decide.js";
+import { createDecider, type ApproveAllResult, type CancelRequest, type DecideRequest, type DecideResult, type RedoRequest, type RevertRequest } from "./decide.js";
 import { createPasses } from "./advanceJob.js";
 import { createRenderPolls, type RenderPollSettings } from "./pollRender.js";
 import { createPublisher } from "./publishJob.js";
@@ -112,6 +112,8 @@ export function createRunner(options: RunnerOptions) {
     retry: (request: CancelRequest) => counted("RETRY", decider.retry(request)),
     /** Brings back an earlier version of a scene or shot, as a new version (history is never rewritten). */
     revert: (request: RevertRequest) => counted("REVERT", decider.revert(request)),
+    /** The impact preview's offer: later shots drawn from this shot, drawn again from what is approved now. */
+    redo: (request: RedoRequest) => counted("REDO", decider.redo(request)),
     /** Every version of a scene (previews, edits, re-rolls, reverts, clips), oldest first. */
     async versions(jobId: string, sceneIndex: number) {
       const scene = (await store.scenes.list(jobId)).find((s) => s.sequenceIndex === sceneIndex);

@@ -79,6 +79,8 @@ export interface ReviewAnswer {
   actorId: string;
   /** credit_ledger key of the credits a 🟢 reserved; refunded if every engine fails. */
   creditKey?: string;
+  /** 🔁 Redo from an earlier shot's impact note: that shot's image version, drawn from as well. */
+  drawFrom?: string;
 }
 
 /** Resume value of a render interrupt. */

@@ -220,29 +220,39 @@ export function createScenes(db: Db) {
   }
 
   /**
-   * The impact of changing a shot: later shots of the same job whose latest image was drawn with one
-   * of its versions as a continuity reference (shown before a revert or an edit, with an offer to
-   * redo them). Ordered by position.
+   * The impact of changing a shot, for every shot of a job at once: later shots whose latest image
+   * was drawn with one of its versions as a continuity reference (shown before a revert or an edit,
+   * with an offer to redo them). Keyed by the earlier shot's id, each list ordered by position.
    */
-  async function dependents(sceneId: string): Promise<DependentShot[]> {
-    const r = await db.query<{ id: string; sequence_index: number; version_no: number; reference_version_no: number }>(
-      `WITH target AS (SELECT id, job_id, sequence_index FROM scenes WHERE id = $1),
-            latest AS (
-              SELECT DISTINCT ON (v.scene_id) v.scene_id, v.version_no, v.reference_version_ids
-              FROM scene_versions v JOIN scenes s ON s.id = v.scene_id, target t
-              WHERE s.job_id = t.job_id AND s.sequence_index > t.sequence_index AND v.kind <> 'clip'
-              ORDER BY v.scene_id, v.version_no DESC)
-       SELECT s.id, s.sequence_index, l.version_no, MAX(r.version_no) AS reference_version_no
+  async function impact(jobId: string): Promise<Map<string, DependentShot[]>> {
+    const r = await db.query<{ source_id: string; id: string; sequence_index: number; version_no: number; reference_version_no: number }>(
+      `WITH latest AS (
+         SELECT DISTINCT ON (v.scene_id) v.scene_id, v.version_no, v.reference_version_ids
+         FROM scene_versions v JOIN scenes s ON s.id = v.scene_id
+         WHERE s.job_id = $1 AND v.kind <> 'clip'
+         ORDER BY v.scene_id, v.version_no DESC)
+       SELECT r.scene_id AS source_id, s.id, s.sequence_index, l.version_no, MAX(r.version_no) AS reference_version_no
        FROM latest l JOIN scenes s ON s.id = l.scene_id
-         JOIN scene_versions r ON r.id = ANY(l.reference_version_ids) AND r.scene_id = $1
-       GROUP BY s.id, s.sequence_index, l.version_no
+         JOIN scene_versions r ON r.id = ANY(l.reference_version_ids)
+         JOIN scenes src ON src.id = r.scene_id AND src.sequence_index < s.sequence_index
+       GROUP BY r.scene_id, s.id, s.sequence_index, l.version_no
        ORDER BY s.sequence_index`,
-      [sceneId],
+      [jobId],
     );
-    return r.rows.map((row) => ({
-      sceneId: row.id, sequenceIndex: Number(row.sequence_index), versionNo: Number(row.version_no),
-      referenceVersionNo: Number(row.reference_version_no),
-    }));
+    const bySource = new Map<string, DependentShot[]>();
+    for (const row of r.rows) {
+      const list = bySource.get(row.source_id) ?? [];
+      list.push({ sceneId: row.id, sequenceIndex: Number(row.sequence_index), versionNo: Number(row.version_no), referenceVersionNo: Number(row.reference_version_no) });
+      bySource.set(row.source_id, list);
+    }
+    return bySource;
+  }
+
+  /** The impact of changing one shot (see impact). */
+  async function dependents(sceneId: string): Promise<DependentShot[]> {
+    const r = await db.query<{ job_id: string }>("SELECT job_id FROM scenes WHERE id = $1", [sceneId]);
+    if (!r.rows[0]) return [];
+    return (await impact(r.rows[0].job_id)).get(sceneId) ?? [];
   }
 
   /** Every version of a scene, oldest first, with the name of who decided it (what /versions lists). */
@@ -256,7 +266,7 @@ export function createScenes(db: Db) {
     return r.rows.map((row: Raw) => ({ ...toVersion(row), decidedByName: row.decided_by_name ?? null }));
   }
 
-  return { create, createShots, append, version, versions, history, setState, list, addMessage, messages, dependents };
+  return { create, createShots, append, version, versions, history, setState, list, addMessage, messages, impact, dependents };
 }
 
 export type Scenes = ReturnType<typeof createScenes>;

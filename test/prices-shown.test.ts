@@ -15,7 +15,7 @@ function scene(index: number, over: Partial<SceneCard> = {}): SceneCard {
     sceneId: `s${index}`, index, count: 2, status: "review", trafficLight: "PENDING", versionNo: 1, previewKey: null, clipKey: null,
     scriptExcerpt: "slow push-in. Hero shot", timeRange: null, decidedBy: null, lastDecision: null, awaiting: "review",
     interruptId: `i${index}`, engine: "KLING", errorMessage: null, renderNote: null, approvalCredits: 2, approvalUsd: 0.7,
-    beatCount: null, endFrameKey: null, promptTag: null, failed: null, ...over,
+    beatCount: null, endFrameKey: null, promptTag: null, failed: null, usedBy: [], ...over,
   };
 }
 

@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { dbTargets } from "./helpers/db.js";
-import { createPipeline, finished, OWNER, reviewsOpen, songMp3, type Pipeline } from "./helpers/pipeline.js";
+import { createPipeline, finished, OWNER, reviewsOpen, songMp3, STRANGER, type Pipeline } from "./helpers/pipeline.js";
+import { impactNote, redoLabel } from "../bot/surfaces/common/impact.js";
+import { sceneVersions } from "../bot/surfaces/common/versions.js";
+import { ACTION_REDO, cardMessage } from "../bot/surfaces/slack/blocks.js";
+import { cardBody } from "../bot/surfaces/discord/render.js";
+import { decodeHistoryButton, encodeRedoButton } from "../bot/surfaces/discord/ids.js";
 import { fixedLengthEngines } from "./helpers/fixed-engines.js";
+import { waitUntil } from "./helpers/processes.js";
 import { freezes } from "./helpers/freezes.js";
 import { REQUIRED_IMAGE_TERMS, parsePromptPrefix } from "../graph/song/policy.js";
 import { SHOT_STATES } from "../store/shotStates.js";
@@ -310,6 +316,69 @@ async function decodedSeconds(mp3: Buffer): Promise<number> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+describe.each(dbTargets)("impact preview on $name", (target) => {
+  it("a shot later shots were drawn from names them on its card before an edit, and 🔁 Redo draws them again from its new version", async () => {
+    const p = await createPipeline(await target.open(), "postgres");
+    try {
+      const { jobId } = await p.runner.start({ actor: OWNER, file: { bytes: await songMp3(12), filename: "song.mp3" } });
+      await reviewsOpen(p.runner, jobId, 2);
+      // Shot 1 approved, but no engine can render it: it comes back to its card, still approved.
+      for (const engine of Object.values(p.meters.engines)) engine.failAlways(true);
+      await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "GREEN", actor: OWNER });
+      await waitUntil("shot 1 back on its card", async () => {
+        const card = (await p.runner.view(jobId))!.scenes[0];
+        return card.awaiting === "review" && /could not take this scene/.test(card.errorMessage ?? "");
+      });
+      for (const engine of Object.values(p.meters.engines)) engine.failAlways(false);
+      // Shot 2 re-rolled meanwhile: drawn from approved shot 1.
+      await p.runner.decide({ jobId, sceneIndex: 1, versionNo: 1, decision: "RED", actor: OWNER });
+      await waitForVersion(p, jobId, 1, 2);
+      let view = (await p.runner.view(jobId))!;
+      expect(view.scenes[0].usedBy).toEqual([{ index: 1, versionNo: 2, fromVersionNo: 1 }]);
+      expect(view.scenes[1].usedBy).toEqual([]);
+      expect(impactNote(view, view.scenes[0])).toBe(
+        "Shot 2 was drawn from this shot (v1): an edit or a revert here leaves it as it is. Use 🔁 Redo to draw it again from this shot as it is now.",
+      );
+      expect(redoLabel(view, view.scenes[0])).toBe("🔁 Redo shot 2");
+      // Every surface shows the note and the offer on the card, and in its versions list.
+      const slack = cardMessage(view, view.scenes[0], { previewFileId: null });
+      expect(JSON.stringify(slack.blocks.find((b) => b.block_id === "impact"))).toContain("Shot 2 was drawn from this shot (v1)");
+      expect(slack.blocks.flatMap((b) => (b.type === "actions" ? b.elements : []))).toContainEqual(expect.objectContaining({ action_id: ACTION_REDO, value: `${jobId}:0` }));
+      const discord = cardBody(view, view.scenes[0]);
+      expect(discord.content).toContain("↪️ Shot 2 was drawn from this shot (v1)");
+      expect(discord.components[0].components.map((c) => ("custom_id" in c ? c.custom_id : null))).toContain(encodeRedoButton(jobId, 0));
+      expect(decodeHistoryButton(encodeRedoButton(jobId, 0))).toEqual({ kind: "redo", jobId, sceneIndex: 0 });
+
+      // 🟡 on shot 1: its new version is under review; shot 2 still shows the old one's influence.
+      await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "YELLOW", note: "wider, more sky", actor: OWNER });
+      await waitForVersion(p, jobId, 0, 2);
+      view = (await p.runner.view(jobId))!;
+      expect(view.scenes[0].usedBy).toEqual([{ index: 1, versionNo: 2, fromVersionNo: 1 }]);
+      expect((await sceneVersions(p.runner, view, 0))!.impact).toContain("Shot 2 was drawn from this shot (v1)");
+      // A stranger may not redo; the owner's click draws shot 2 again from shot 1 v2 (one refine request).
+      expect((await p.runner.redo({ jobId, sceneIndex: 0, actor: STRANGER })).status).toBe("forbidden");
+      const redone = await p.runner.redo({ jobId, sceneIndex: 0, actor: OWNER });
+      expect(redone).toMatchObject({ ok: true, message: "Shot 2 is drawn again from shot 1 as it is now (v2)." });
+      await waitForVersion(p, jobId, 1, 3);
+      const shots = await p.runner.store.scenes.list(jobId);
+      const [v3] = (await p.runner.store.scenes.versions(shots[1].id)).slice(-1);
+      expect(v3.kind).toBe("reroll");
+      expect(v3.referenceVersionIds).toContain(shots[0].current!.id);
+      view = (await p.runner.view(jobId))!;
+      expect(view.scenes[0].usedBy).toEqual([{ index: 1, versionNo: 3, fromVersionNo: 2 }]);
+      // Nothing left to redo is said as such, and nothing is re-rolled twice.
+      expect(redoLabel(view, view.scenes[0])).toBe("🔁 Redo shot 2");
+      await p.runner.decide({ jobId, sceneIndex: 1, versionNo: 3, decision: "GREEN", actor: OWNER });
+      const again = await p.runner.redo({ jobId, sceneIndex: 0, actor: OWNER });
+      expect(again).toMatchObject({ ok: false, status: "stale" });
+      expect(again.message).toMatch(/already approved/);
+      expect((await p.runner.store.audit.list({ action: "redo.refused", entityId: jobId })).length).toBe(2);
+    } finally {
+      await p.close();
+    }
+  });
+});
 
 async function waitForVersion(p: Pick<Pipeline, "runner">, jobId: string, index: number, versionNo: number) {
   const deadline = Date.now() + 30_000;

@@ -47,7 +47,7 @@ export async function draftShot(
   shot: ShotRef,
   step: number,
   kind: Exclude<VersionKind, "clip" | "revert">,
-  decision: { note?: string; actorId?: string; description?: string } = {},
+  decision: { note?: string; actorId?: string; description?: string; drawFrom?: string } = {},
 ): Promise<ShotDraft> {
   const settings = shot.project.config.globalSettings;
   // Numbered before the audit: the tag in the prompt names the version the image becomes.
@@ -106,11 +106,11 @@ async function makeShotImage(
   shot: ShotRef,
   step: number,
   draft: { prompt: string; kind: Exclude<VersionKind, "clip" | "revert"> },
-  decision: { note?: string; actorId?: string },
+  decision: { note?: string; actorId?: string; drawFrom?: string },
 ): Promise<PreviewResult> {
   const key = `${shot.sceneId}:${step}:image`;
   const settings = shot.project.config.globalSettings;
-  const refs = await referencesFor(ctx, shot.job, shot.project, shot.sequenceIndex);
+  const refs = await referencesFor(ctx, shot.job, shot.project, shot.sequenceIndex, decision.drawFrom);
   const inputImages = refs.versions.length + (refs.sheetKey ? 1 : 0);
   const start = await ctx.ledger.once(
     { key, jobId: shot.job.id, sceneId: shot.sceneId, operation: "shot_image", provider: "song_illustrator", cost: priceOf(ctx.settings, { name: "shot_image", inputImages }) },

@@ -6,6 +6,7 @@
  *   right after the song is analysed, so every first draft of every shot, drawn in parallel, has
  *   the same anchor. A project can set its own (store/projects.ts updateSettings).
  * - Approved shots: shot 1 once approved, then the most recent approved shots before this one.
+ * - An earlier shot a user asked to draw from (🔁 Redo on its impact note), kept like shot 1.
  * At most MAX_SHOT_REFERENCES images (what fal's FLUX.2 LoRA edit reads), sheet first.
  */
 import type { GraphContext } from "../context.js";
@@ -26,12 +27,15 @@ export interface References {
 const SHEET_DESCRIPTION =
   "Character reference sheet: the character standing still, full body, seen from the front, on a plain light background, in even soft daylight.";
 
-/** The images a new image of shot `sequenceIndex` is drawn from. */
-export async function referencesFor(ctx: GraphContext, job: JobRow, project: Project, sequenceIndex: number): Promise<References> {
+/**
+ * The images a new image of shot `sequenceIndex` is drawn from; `drawFrom` is an earlier shot's
+ * image version asked for explicitly (🔁 Redo on that shot's impact note), approved or not.
+ */
+export async function referencesFor(ctx: GraphContext, job: JobRow, project: Project, sequenceIndex: number, drawFrom?: string): Promise<References> {
   const sheetKey = project.config.globalSettings.referenceSheetKey ?? null;
   const approved = (await ctx.scenes.list(job.id))
-    .filter((s) => s.sequenceIndex < sequenceIndex && s.trafficLight === "GREEN" && s.current?.previewKey)
-    .map((s) => ({ versionId: s.current!.id, previewKey: s.current!.previewKey!, first: s.sequenceIndex === 0 }));
+    .filter((s) => s.sequenceIndex < sequenceIndex && s.current?.previewKey && (s.trafficLight === "GREEN" || s.current.id === drawFrom))
+    .map((s) => ({ versionId: s.current!.id, previewKey: s.current!.previewKey!, first: s.sequenceIndex === 0 || s.current!.id === drawFrom }));
   const room = MAX_SHOT_REFERENCES - (sheetKey ? 1 : 0);
   const first = approved.filter((a) => a.first);
   const recent = approved.filter((a) => !a.first).slice(-(room - first.length));

@@ -1,6 +1,7 @@
 import type { Runner } from "../../../graph/runner.js";
 import type { JobView, SceneCard } from "../../../graph/jobView.js";
 import type { VersionKind } from "../../../store/scenes.js";
+import { impactNote } from "./impact.js";
 
 /*
  * A scene's versions as every surface lists them (/versions, the 🕘 Versions button): newest first,
@@ -32,20 +33,13 @@ export interface SceneVersions {
   hidden: number;
   /** Why no version can be brought back now, when none can. */
   revertNote: string | null;
+  /** Later shots drawn from this one, which a revert leaves as they are (see impact.ts). */
+  impact: string | null;
 }
 
 const KIND_LABEL: Record<VersionKind, string> = {
   preview: "first draft", edit: "🟡 edit", reroll: "🔴 re-roll", revert: "↩️ revert", clip: "🎬 clip",
 };
-
-/**
- * Revert is offered on music-video shots only: the brand route's scene loop has no REVERT step yet
- * (graph/nodes/produceScene.ts treats an answer that is not 🟢 or 🟡 as a re-roll), so offering it
- * there would re-roll the scene instead.
- */
-export function revertSupported(view: Pick<JobView, "kind">): boolean {
-  return view.kind === "song";
-}
 
 export async function sceneVersions(runner: Pick<Runner, "versions" | "users">, view: JobView, sceneIndex: number, limit = 10): Promise<SceneVersions | null> {
   const card = view.scenes.find((s) => s.index === sceneIndex);
@@ -57,9 +51,7 @@ export async function sceneVersions(runner: Pick<Runner, "versions" | "users">, 
     if (user) names.set(id, user.name ?? user.platform_user_id);
   }
   const waiting = card.awaiting === "review";
-  const revertNote = !revertSupported(view)
-    ? "Revert is available on music-video shots; on a brand scene, 🟡 Edit or 🔴 Re-roll it."
-    : !waiting ? `Revert works while ${view.kind === "song" ? "the shot" : "the scene"} waits for a review.` : null;
+  const revertNote = waiting ? null : `Revert works while ${view.kind === "song" ? "the shot" : "the scene"} waits for a review.`;
   const entries = all.slice().reverse().slice(0, limit).map((v): VersionEntry => ({
     versionNo: v.versionNo,
     kind: v.kind,
@@ -71,7 +63,7 @@ export async function sceneVersions(runner: Pick<Runner, "versions" | "users">, 
     current: v.versionNo === card.versionNo,
     revertable: revertNote === null && v.kind !== "clip" && !!v.previewKey && v.versionNo !== card.versionNo,
   }));
-  return { card, entries, hidden: Math.max(0, all.length - limit), revertNote };
+  return { card, entries, hidden: Math.max(0, all.length - limit), revertNote, impact: impactNote(view, card) };
 }
 
 /** "v3 · 🟡 edit · “warmer light” · by ann": one line per version (names and notes are not escaped). */

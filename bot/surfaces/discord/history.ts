@@ -39,6 +39,7 @@ export async function versionsReply(blobs: Blobs, jobId: string, unit: "Scene" |
   }
   if (list.hidden) lines.push(`${list.hidden} older version${list.hidden === 1 ? "" : "s"} not shown.`);
   if (list.revertNote) lines.push(list.revertNote);
+  if (list.impact) lines.push(`↪️ ${list.impact}`);
   const buttons = list.entries.filter((e) => e.revertable).map((e): APIButtonComponent => ({
     type: ComponentType.Button, style: ButtonStyle.Secondary, label: `↩️ Revert to v${e.versionNo}`,
     custom_id: encodeRevertButton(jobId, list.card.index, e.versionNo),

@@ -29,6 +29,11 @@ export function encodeRevertButton(jobId: string, sceneIndex: number, versionNo:
   return `rbr:${jobId}:${sceneIndex}:${versionNo}`;
 }
 
+/** 🔁 Redo on a shot's impact note: `rbd:<job>:<shot index>` (43 characters). */
+export function encodeRedoButton(jobId: string, sceneIndex: number): string {
+  return `rbd:${jobId}:${sceneIndex}`;
+}
+
 /** Remove in a rules list: `rbx:<project>:<rule>` (77 characters). */
 export function encodeRuleButton(projectId: string, ruleId: string): string {
   return `rbx:${projectId}:${ruleId}`;
@@ -37,10 +42,12 @@ export function encodeRuleButton(projectId: string, ruleId: string): string {
 export type HistoryButton =
   | { kind: "versions"; jobId: string; sceneIndex: number }
   | { kind: "revert"; jobId: string; sceneIndex: number; versionNo: number }
+  | { kind: "redo"; jobId: string; sceneIndex: number }
   | { kind: "rule"; projectId: string; ruleId: string };
 
 const VERSIONS = new RegExp(`^rbv:${UUID}:(\\d{1,2})$`, "i");
 const REVERT = new RegExp(`^rbr:${UUID}:(\\d{1,2}):(\\d{1,6})$`, "i");
+const REDO = new RegExp(`^rbd:${UUID}:(\\d{1,2})$`, "i");
 const RULE = new RegExp(`^rbx:${UUID}:${UUID}$`, "i");
 
 export function decodeHistoryButton(id: string): HistoryButton | null {
@@ -48,6 +55,8 @@ export function decodeHistoryButton(id: string): HistoryButton | null {
   if (m) return { kind: "versions", jobId: m[1].toLowerCase(), sceneIndex: Number(m[2]) };
   m = REVERT.exec(id);
   if (m) return { kind: "revert", jobId: m[1].toLowerCase(), sceneIndex: Number(m[2]), versionNo: Number(m[3]) };
+  m = REDO.exec(id);
+  if (m) return { kind: "redo", jobId: m[1].toLowerCase(), sceneIndex: Number(m[2]) };
   m = RULE.exec(id);
   if (m) return { kind: "rule", projectId: m[1].toLowerCase(), ruleId: m[2].toLowerCase() };
   return null;

@@ -11,7 +11,8 @@
 import { ButtonStyle, ComponentType, escapeMarkdown, type APIActionRowComponent, type APIButtonComponent } from "discord.js";
 import { DECISION_LABELS, encodeButton, progressSquares, type JobView, type SceneCard } from "../../views.js";
 import type { Decision } from "../../../graph/state.js";
-import { encodeJobButton, encodeVersionsButton, shortId } from "./ids.js";
+import { encodeJobButton, encodeRedoButton, encodeVersionsButton, shortId } from "./ids.js";
+import { impactNote, redoLabel } from "../common/impact.js";
 import { approveAllPrice, scenePrice, spentText } from "../common/money.js";
 
 export interface MessageBody {
@@ -133,7 +134,11 @@ export function cardBody(view: JobView, card: SceneCard): MessageBody {
   const script = scriptLines(card.scriptExcerpt);
   if (script) lines.push(...script.filter(Boolean).map((l) => `> ${escapeMarkdown(l)}`));
   if (card.lastDecision && card.decidedBy) lines.push(`${DECIDED[card.lastDecision]} by ${escapeMarkdown(card.decidedBy)}`);
+  if (card.awaiting === "render" && card.renderNote) lines.push(`⏳ ${escapeMarkdown(card.renderNote)}`);
   if (card.awaiting !== "review" || card.versionNo < 1 || isTerminal(view)) return body(lines.join("\n"));
+  const impact = impactNote(view, card);
+  if (impact) lines.push(`↪️ ${impact}`);
+  const redo = redoLabel(view, card);
   const decisions: Decision[] = ["GREEN", "YELLOW", "RED"];
   return body(lines.join("\n"), [
     row([
@@ -145,6 +150,7 @@ export function cardBody(view: JobView, card: SceneCard): MessageBody {
         )),
       // While the card waits for a review, where Revert can act; /versions lists a decided one.
       ...(card.versionNo > 1 ? [button(encodeVersionsButton(view.jobId, card.index), "🕘 Versions", ButtonStyle.Secondary)] : []),
+      ...(redo ? [button(encodeRedoButton(view.jobId, card.index), redo, ButtonStyle.Secondary)] : []),
     ]),
   ]);
 }

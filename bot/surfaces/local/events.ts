@@ -5,6 +5,7 @@ import type { Db } from "../../../store/db.js";
 import { conversationsOf, type Turn } from "../../../store/conversations.js";
 import { progressSquares, type JobEvent, type JobView, type SceneCard } from "../../views.js";
 import { approveAllPrice, scenePrice, spentText } from "../common/money.js";
+import { impactNote, redoLabel } from "../common/impact.js";
 
 /**
  * What the page receives: the view, plus what every surface words the same way (squares and a
@@ -17,7 +18,8 @@ export type PageView = JobView & {
   progressText: string;
   spent: string;
   approveAllPrice: string;
-  scenes: Array<SceneCard & { price: string; conversation: Turn[] }>;
+  /** impact and redo: the shot's impact note and its 🔁 Redo label (common/impact.ts). */
+  scenes: Array<SceneCard & { price: string; conversation: Turn[]; impact: string | null; redo: string | null }>;
 };
 
 /** "1 of 3 done · 1 rendering · 1 waiting for review": the squares, in words. */
@@ -44,7 +46,9 @@ export function createPageViews(db: Db) {
       progressText: progressText(view),
       spent: spentText(view),
       approveAllPrice: approveAllPrice(view.approveAll),
-      scenes: view.scenes.map((s) => ({ ...s, price: scenePrice(s), conversation: talks.get(s.sceneId) ?? [] })),
+      scenes: view.scenes.map((s) => ({
+        ...s, price: scenePrice(s), conversation: talks.get(s.sceneId) ?? [], impact: impactNote(view, s), redo: redoLabel(view, s),
+      })),
     };
   };
 }

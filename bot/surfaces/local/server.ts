@@ -70,6 +70,8 @@ const DecideBody = z.object({
   note: z.string().max(4000).optional(),
 });
 
+const RedoBody = z.object({ sceneIndex: z.number().int().min(0).max(99) });
+
 const STATUS_OF_DECISION: Record<DecideStatus, number> = {
   queued: 200, invalid: 400, not_found: 404, forbidden: 403, stale: 409, duplicate: 409, finished: 409, rate_limited: 429,
   insufficient_credits: 402,
@@ -98,6 +100,7 @@ export function createLocalSurface({ app, port, host = "127.0.0.1", health }: Lo
     ["POST", new RegExp(`^/api/jobs/${JOB_ID}/approve-all$`), approveAll],
     ["POST", new RegExp(`^/api/jobs/${JOB_ID}/cancel$`), cancel],
     ["POST", new RegExp(`^/api/jobs/${JOB_ID}/retry$`), retry],
+    ["POST", new RegExp(`^/api/jobs/${JOB_ID}/redo$`), redo],
     ["GET", /^\/api\/events$/, events],
     ["GET", /^\/blobs\/([^/]+)$/, blob],
     ...accountRoutes({ runner, accounts: createAccounts(app.db), isAdmin }),
@@ -161,6 +164,13 @@ export function createLocalSurface({ app, port, host = "127.0.0.1", health }: Lo
   async function retry({ req, res, actor, params }: Request): Promise<void> {
     await readJson(req);
     answerDecision(res, params[0], await runner.retry({ jobId: params[0], actor }));
+  }
+
+  /** 🔁 Redo on a shot's impact note: the later shots drawn from it, drawn again. */
+  async function redo({ req, res, actor, params }: Request): Promise<void> {
+    const parsed = RedoBody.safeParse(await readJson(req));
+    if (!parsed.success) return sendJson(res, 400, { error: "That click did not say which shot; reload the page." });
+    answerDecision(res, params[0], await runner.redo({ jobId: params[0], sceneIndex: parsed.data.sceneIndex, actor }));
   }
 
   function answerDecision(res: ServerResponse, jobId: string, result: DecideResult): void {

@@ -23,7 +23,7 @@ export function versionRoutes(deps: { runner: Runner; answered: (res: ServerResp
       const list = await sceneVersions(runner, view, Number(params[1]));
       if (!list) return sendJson(res, 404, { error: `This job has no scene ${Number(params[1]) + 1}.` });
       sendJson(res, 200, {
-        entries: list.entries.map((e) => ({ ...e, at: e.at.toISOString() })), hidden: list.hidden, revertNote: list.revertNote,
+        entries: list.entries.map((e) => ({ ...e, at: e.at.toISOString() })), hidden: list.hidden, revertNote: list.revertNote, impact: list.impact,
       });
     }],
     ["POST", new RegExp(`^/api/jobs/${JOB_ID}/revert$`), async ({ req, res, actor, params }) => {

@@ -1,6 +1,7 @@
 import type { types } from "@slack/bolt";
 import { DECISION_LABELS, encodeButton, progressSquares, type JobView, type SceneCard } from "../../views.js";
 import type { Decision } from "../../../graph/state.js";
+import { impactNote, redoLabel } from "../common/impact.js";
 import { approveAllPrice, credits as creditWords, forPrice, scenePrice, spentText } from "../common/money.js";
 
 /*
@@ -20,6 +21,8 @@ export const ACTION_CANCEL = "job_cancel";
 export const ACTION_RETRY = "job_retry";
 /** 🕘 Versions on a card; its value is `<job>:<scene index>`. */
 export const ACTION_VERSIONS = "rb_versions";
+/** 🔁 Redo on a shot's impact note: the later shots drawn from it; value `<job>:<shot index>`. */
+export const ACTION_REDO = "rb_redo";
 export const EDIT_CALLBACK = "rb_edit";
 export const EDIT_BLOCK = "note";
 export const NOTE_MAX = 500;
@@ -121,7 +124,7 @@ export function statusMessage(view: JobView): SlackMessage {
 
 function sceneState(view: JobView, card: SceneCard): string {
   if (card.awaiting === "review" && !isTerminal(view)) return `👀 Waiting for your review · preview v${card.versionNo}`;
-  if (card.awaiting === "render") return `🎬 Rendering with ${card.engine ?? view.engine ?? "the video engine"}…`;
+  if (card.awaiting === "render") return `🎬 Rendering with ${card.engine ?? view.engine ?? "the video engine"}…${card.renderNote ? ` ${esc(card.renderNote)}` : ""}`;
   switch (card.status) {
     case "scripting": return "✍️ Writing the scene…";
     case "preview_generation": return "🎨 Making a new preview…";
@@ -158,6 +161,9 @@ export function cardMessage(view: JobView, card: SceneCard, options: { previewFi
   if (card.lastDecision && card.decidedBy) {
     blocks.push({ type: "context", block_id: "decided", elements: [{ type: "mrkdwn", text: `${DECIDED[card.lastDecision]} by ${who(card.decidedBy)}` }] });
   }
+  const impact = isTerminal(view) ? null : impactNote(view, card);
+  if (impact) blocks.push({ type: "context", block_id: "impact", elements: [{ type: "mrkdwn", text: `↪️ ${esc(impact)}` }] });
+  const redo = isTerminal(view) ? null : redoLabel(view, card);
   // Offered while the card waits for a review (where Revert can act); once decided, a card keeps no
   // buttons, like an edited chat message, and /versions still lists its history.
   const versions: types.Button = {
@@ -186,6 +192,7 @@ export function cardMessage(view: JobView, card: SceneCard, options: { previewFi
         { type: "button", action_id: id("YELLOW"), value: id("YELLOW"), text: { type: "plain_text", text: DECISION_LABELS.YELLOW, emoji: true } },
         { type: "button", action_id: id("RED"), value: id("RED"), style: "danger", text: { type: "plain_text", text: DECISION_LABELS.RED, emoji: true } },
         ...(card.versionNo > 1 ? [versions] : []),
+        ...(redo ? [{ type: "button" as const, action_id: ACTION_REDO, value: `${view.jobId}:${card.index}`, text: { type: "plain_text" as const, text: redo, emoji: true } }] : []),
       ],
     });
   }

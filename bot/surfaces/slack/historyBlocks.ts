@@ -41,7 +41,7 @@ export function versionsMessage(jobId: string, unit: "Scene" | "Shot", list: Sce
       });
     }
   }
-  const notes = [list.hidden ? `${list.hidden} older version${list.hidden === 1 ? "" : "s"} not shown.` : "", list.revertNote ?? ""].filter(Boolean);
+  const notes = [list.hidden ? `${list.hidden} older version${list.hidden === 1 ? "" : "s"} not shown.` : "", list.revertNote ?? "", list.impact ? `↪️ ${list.impact}` : ""].filter(Boolean);
   if (notes.length) blocks.push({ type: "context", block_id: "notes", elements: [{ type: "mrkdwn", text: esc(notes.join(" ")) }] });
   return { text: title, blocks };
 }

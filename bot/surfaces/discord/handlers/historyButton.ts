@@ -6,8 +6,8 @@ import { acknowledge, explain } from "../respond.js";
 import { replyWithVersions } from "./versionsCommand.js";
 
 /**
- * 🕘 Versions on a card (anyone who sees the card may look), Revert in a versions list (the
- * runner lets the owner or an approver), Remove in a rules list (the project's owner or an admin).
+ * 🕘 Versions on a card (anyone who sees the card may look), Revert in a versions list and 🔁 Redo
+ * on a shot's impact note (the runner lets the owner or an approver), Remove in a rules list (the project's owner or an admin).
  * Every answer is private.
  */
 export async function handleHistoryButton(ctx: SurfaceContext, interaction: ButtonInteraction, button: HistoryButton): Promise<void> {
@@ -24,6 +24,10 @@ export async function handleHistoryButton(ctx: SurfaceContext, interaction: Butt
   try {
     if (button.kind === "revert") {
       const result = await ctx.runner.revert({ jobId: button.jobId, sceneIndex: button.sceneIndex, toVersion: button.versionNo, actor });
+      if (result.ok) ctx.publisher.refresh(button.jobId);
+      content = result.message;
+    } else if (button.kind === "redo") {
+      const result = await ctx.runner.redo({ jobId: button.jobId, sceneIndex: button.sceneIndex, actor });
       if (result.ok) ctx.publisher.refresh(button.jobId);
       content = result.message;
     } else {

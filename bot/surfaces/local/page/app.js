@@ -220,21 +220,25 @@ function buildCard() {
   const excerpt = el("p", { className: "excerpt", testid: "scene-excerpt" });
   const decided = el("p", { className: "decided muted", testid: "scene-decided" });
   const error = el("p", { className: "card-error", testid: "scene-error" });
+  const impact = el("p", { className: "impact muted", testid: "scene-impact" });
+  const redo = /** @type {HTMLButtonElement} */ (el("button", { className: "btn grey", testid: "btn-redo" }));
+  redo.type = "button";
   const talk = buildTalk();
   const versions = buildVersions(() => ({ jobId, card: parts.card }));
   const green = /** @type {HTMLButtonElement} */ (el("button", { className: "btn green", testid: "btn-green", text: LABELS.GREEN }));
   const yellow = /** @type {HTMLButtonElement} */ (el("button", { className: "btn grey", testid: "btn-yellow", text: LABELS.YELLOW }));
   const red = /** @type {HTMLButtonElement} */ (el("button", { className: "btn red", testid: "btn-red", text: LABELS.RED }));
   for (const b of [green, yellow, red]) b.type = "button";
-  const buttons = el("div", { className: "buttons" }, green, yellow, red);
+  const buttons = el("div", { className: "buttons" }, green, yellow, red, redo);
   const root = el(
     "article",
     { className: "card", testid: "scene-card" },
     frame,
-    el("div", { className: "card-body" }, el("div", { className: "card-head" }, title, status), excerpt, decided, error, talk.root, versions.toggle, versions.panel),
+    el("div", { className: "card-body" }, el("div", { className: "card-head" }, title, status), excerpt, decided, error, impact, talk.root, versions.toggle, versions.panel),
     buttons,
   );
-  const parts = { root, img, title, status, excerpt, decided, error, talk, versions, buttons, green, yellow, red, card: /** @type {any} */ (null) };
+  const parts = { root, img, title, status, excerpt, decided, error, impact, talk, versions, buttons, green, yellow, red, redo, card: /** @type {any} */ (null) };
+  redo.addEventListener("click", () => void redoShots(parts.card));
   green.addEventListener("click", () => void decide(parts.card, "GREEN"));
   red.addEventListener("click", () => void decide(parts.card, "RED"));
   yellow.addEventListener("click", () => openEdit(parts.card));
@@ -257,13 +261,17 @@ function updateCard(parts, card, coolingS) {
   img.alt = `Preview of scene ${card.index + 1}`;
   root.classList.toggle("has-preview", Boolean(card.previewKey));
   parts.title.textContent = `${view.kind === "song" ? "Shot" : "Scene"} ${card.index + 1}/${card.count}` + (card.timeRange ? ` · ${card.timeRange}` : "");
-  parts.status.textContent = SCENE_STATUS[card.status] ?? card.status;
+  parts.status.textContent = (SCENE_STATUS[card.status] ?? card.status) + (card.renderNote ? ` · ${card.renderNote}` : "");
   parts.status.dataset.status = card.status;
   parts.excerpt.textContent = card.scriptExcerpt;
   parts.excerpt.title = card.scriptExcerpt;
   const verb = card.lastDecision ? DONE_VERB[/** @type {keyof typeof DONE_VERB} */ (card.lastDecision)] : null;
   parts.decided.textContent = verb ? `${verb}${card.decidedBy ? ` by ${card.decidedBy}` : ""}` : "";
   parts.error.textContent = card.errorMessage ?? "";
+  parts.impact.textContent = card.impact ? `↪️ ${card.impact}` : "";
+  parts.impact.hidden = !card.impact;
+  parts.redo.textContent = card.redo ?? "";
+  parts.redo.hidden = !card.redo;
   parts.talk.update(card.conversation ?? []);
   parts.versions.update(card);
   // The price is on the button before anything is paid; while the rate limit cools down, the wait is.
@@ -313,6 +321,14 @@ async function decide(card, decision, note) {
   toast(messageOf(r), "info");
   void refreshAccount();
   return true;
+}
+
+/** 🔁 Redo on a shot's impact note: the later shots drawn from it are drawn again. @param {any} card */
+async function redoShots(card) {
+  if (!card || !jobId) return;
+  const r = await postJson(`/api/jobs/${encodeURIComponent(jobId)}/redo`, { sceneIndex: card.index });
+  if (r.status === 429 && r.retryAfterS > 0) coolDown(r.retryAfterS);
+  toast(messageOf(r), r.ok ? "info" : "error");
 }
 
 /** @param {any} card */

@@ -45,7 +45,7 @@ export function buildVersions(current) {
     const r = await api(`/api/jobs/${encodeURIComponent(jobId)}/scenes/${card.index}/versions`);
     if (!r.ok) return toast(messageOf(r));
     list.replaceChildren(...r.body.entries.map((/** @type {any} */ v) => entry(jobId, card, v)));
-    note.textContent = [r.body.hidden ? `${r.body.hidden} older version(s) not shown.` : "", r.body.revertNote ?? ""].filter(Boolean).join(" ");
+    note.textContent = [r.body.hidden ? `${r.body.hidden} older version(s) not shown.` : "", r.body.revertNote ?? "", r.body.impact ? `↪️ ${r.body.impact}` : ""].filter(Boolean).join(" ");
   }
 
   /** @param {string} jobId @param {any} card @param {any} v */

@@ -1,7 +1,7 @@
 import type { App as BoltApp } from "@slack/bolt";
 import type { SlackDeps } from "../deps.js";
 import { errorFields } from "../logger.js";
-import { ACTION_APPROVE_ALL, ACTION_CANCEL, ACTION_RETRY, ACTION_VERSIONS, EDIT_CALLBACK } from "../blocks.js";
+import { ACTION_APPROVE_ALL, ACTION_CANCEL, ACTION_REDO, ACTION_RETRY, ACTION_VERSIONS, EDIT_CALLBACK } from "../blocks.js";
 import { ACTION_REVERT_PREFIX, ACTION_RULE_REMOVE_PREFIX } from "../historyBlocks.js";
 import { fileShare } from "./events/fileShare.js";
 import { threadReply } from "./events/threadReply.js";
@@ -21,6 +21,7 @@ import { project } from "./commands/project.js";
 import { jobRetry } from "./actions/jobRetry.js";
 import { versionsButton } from "./actions/versionsButton.js";
 import { revertVersion } from "./actions/revertVersion.js";
+import { redoShots } from "./actions/redoShots.js";
 import { removeRule } from "./actions/removeRule.js";
 
 const startsWith = (prefix: string) => new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`);
@@ -42,6 +43,7 @@ export function registerListeners(bolt: BoltApp, deps: SlackDeps): void {
   bolt.action(ACTION_CANCEL, guarded(deps, "cancelJob", cancelJob(deps)));
   bolt.action(ACTION_RETRY, guarded(deps, "jobRetry", jobRetry(deps)));
   bolt.action(ACTION_VERSIONS, guarded(deps, "versionsButton", versionsButton(deps)));
+  bolt.action(ACTION_REDO, guarded(deps, "redoShots", redoShots(deps)));
   bolt.action(startsWith(ACTION_REVERT_PREFIX), guarded(deps, "revertVersion", revertVersion(deps)));
   bolt.action(startsWith(ACTION_RULE_REMOVE_PREFIX), guarded(deps, "removeRule", removeRule(deps)));
   bolt.view(EDIT_CALLBACK, guarded(deps, "editScene", editScene(deps)));
