@@ -87,7 +87,7 @@ export function slackSender(options: { slack: () => SlackStandin; port: () => nu
 }
 
 export const buttonsOf = (m: StandinMessage): any[] => m.blocks.filter((b) => b.type === "actions").flatMap((b) => b.elements);
-const sceneNo = (m: StandinMessage) => Number(/Scene (\d+)\//.exec(m.blocks[0].text.text)?.[1] ?? 0);
+const sceneNo = (m: StandinMessage) => Number(/(?:Scene|Shot) (\d+)\//.exec(m.blocks[0].text.text)?.[1] ?? 0);
 export const cardsIn = (slack: SlackStandin, channel: string, threadTs: string) =>
   slack.thread(channel, threadTs).filter((m) => m.blocks.some((b) => b.block_id === "scene")).sort((a, b) => sceneNo(a) - sceneNo(b));
 export const buttonFor = (m: StandinMessage, decision: "G" | "Y" | "R") =>
