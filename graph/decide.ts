@@ -90,6 +90,9 @@ export function shotList(numbers: number[]): string {
   return `Shots ${numbers.slice(0, -1).join(", ")} and ${numbers.at(-1)}`;
 }
 
+/** What the user calls a job's parts: a song has shots, a brand video scenes. */
+const unitOf = (job: JobRow) => (job.kind === "song" ? "Shot" : "Scene");
+
 function isFinished(job: JobRow): boolean {
   return ["flagged", "failed", "cancelled"].includes(job.status) ||
     ["completed", "failed", "cancelled"].includes(job.production?.status ?? "");
@@ -168,7 +171,7 @@ export function createDecider(deps: DeciderDeps) {
     const open = request.interruptId
       ? reviews.find((p) => p.id === request.interruptId)
       : reviews.find((p) => p.value.sequenceIndex === request.sceneIndex);
-    const label = `Scene ${(open?.value.sequenceIndex ?? request.sceneIndex ?? 0) + 1}`;
+    const label = `${unitOf(job)} ${(open?.value.sequenceIndex ?? request.sceneIndex ?? 0) + 1}`;
     const fail = (status: DecideStatus, message: string) => ({ result: { ok: false, status, message } });
     if (!open || open.value.kind !== "review") {
       return fail("stale", `${label} is not waiting for a review any more; nothing was changed.`);
@@ -235,7 +238,7 @@ export function createDecider(deps: DeciderDeps) {
     if ("error" in auth) return auth.error as DecideResult;
     const { job, user } = auth;
     if (isFinished(job)) return { ok: false, status: "finished", message: "This job is finished; nothing was changed." };
-    const label = `Scene ${request.sceneIndex + 1}`;
+    const label = `${unitOf(job)} ${request.sceneIndex + 1}`;
     const open = (await deps.pending(job.id)).find((p) => p.value.kind === "review" && p.value.sequenceIndex === request.sceneIndex);
     if (!open) return { ok: false, status: "stale", message: `${label} is not waiting for a review; revert it when it is.` };
     const versions = await store.scenes.versions(open.value.sceneId);
@@ -289,7 +292,7 @@ export function createDecider(deps: DeciderDeps) {
       const first = (refused[0] ?? answered[0]).result;
       return { ...none({ ok: false, status: first.status, message: refusals.join(" ") || first.message }), refused: refused.length };
     }
-    const label = `${approved} scene${approved > 1 ? "s" : ""} 🟢 approved.`;
+    const label = `${approved} ${unitOf(job).toLowerCase()}${approved > 1 ? "s" : ""} 🟢 approved.`;
     const skipped = failed.length > 0 ? [`${failed.length === 1 ? "One shot" : `${failed.length} shots`} could not be made and ${failed.length === 1 ? "waits" : "wait"} for 🟡 or 🔴.`] : [];
     return { ok: true, status: "queued", message: [label, ...refusals, ...skipped].join(" "), approved, refused: refused.length + failed.length };
   }

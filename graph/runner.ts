@@ -1,3 +1,4 @@
+import { getMaxListeners, setMaxListeners } from "node:events";
 import { type BaseCheckpointSaver } from "@langchain/langgraph";
 import type { Logger } from "pino";
 import { createProductionGraph } from "./graph.js";
@@ -56,8 +57,14 @@ export interface Serving {
  * that holds the chat surfaces turns job changes into events (publishJob). In the embedded
  * default one process does all three.
  */
+const MAX_SIGNAL_LISTENERS = 1_000;
+
 export function createRunner(options: RunnerOptions) {
   const { db, tools, settings, checkpointer, logger, tasks } = options;
+  // LangGraph makes its own abort signal per pass, and every branch of a song's fan-out (a shot)
+  // listens to it: 30 shots are 30 listeners, not a leak. Node's default of 10 would warn on
+  // stderr; this raises the default for signals created from now on (no setter reaches LangGraph's).
+  if (getMaxListeners(new AbortController().signal) < MAX_SIGNAL_LISTENERS) setMaxListeners(MAX_SIGNAL_LISTENERS);
   const store = {
     jobs: createJobs(db), scenes: createScenes(db), ledger: createLedger(db),
     decisions: createDecisions(db), audit: createAuditLog(db), users: createUsers(db, { newUserCredits: settings.newUserCredits }), limits: createRateLimiter(db),

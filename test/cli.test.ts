@@ -11,7 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { writeFile } from "node:fs/promises";
-import { brandImage } from "./helpers/pipeline.js";
+import { brandImage, songMp3 } from "./helpers/pipeline.js";
+import { createFfmpeg } from "../tools/ffmpeg.js";
 import { spawnBot, type BotProcess } from "./helpers/processes.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -94,4 +95,25 @@ describe("the embedded default: one data directory, one owner", () => {
     await again.waitForLog((l) => l.msg === "bot started");
     expect(await again.terminate()).toBe(0);
   }, 240_000);
+
+  it("makes a 3-minute song with --auto twice in a row in one data directory: one Approve all each, the whole song, no warnings", async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "reelbot-cli-"));
+    const env = { DATA_DIR: path.join(dir, "data"), LOG_LEVEL: "warn" };
+    const song = path.join(dir, "song.mp3");
+    await writeFile(song, await songMp3(180));
+    const out = path.join(dir, "out");
+    for (let i = 0; i < 2; i++) {
+      const r = await render([song, "--auto", "--out", out], env);
+      expect(r.code, r.stderr).toBe(0);
+      const video = r.stdout.trim().split("\n").at(-1)!;
+      expect(video).toMatch(new RegExp(`^${out}/[0-9a-f-]{36}\\.mp4$`));
+      // One click approved every shot, its price said first.
+      expect(r.stderr.match(/Approve all: \d+ clips/g)).toHaveLength(1);
+      expect(r.stderr).toMatch(/\d+ shots? 🟢 approved\./);
+      expect(r.stderr).not.toMatch(/Warning|✖/);
+      const probe = await createFfmpeg().probe(video);
+      expect(probe.durationS).toBeGreaterThan(179);
+      expect(probe.durationS).toBeLessThan(181);
+    }
+  }, 360_000);
 });

@@ -171,7 +171,7 @@ describe("Discord: prices, credits, versions, the project, retry (real discord.j
     const refused = await click(bob, shown, revert.custom_id);
     expect(refused.json.content).toMatch(/Only the person who started this job/);
     const done = await click(alice, shown, revert.custom_id);
-    expect(done.json.content).toBe("Scene 1: version 1 comes back as a new version.");
+    expect(done.json.content).toBe("Shot 1: version 1 comes back as a new version.");
     await waitFor("the reverted shot", async () => {
       const s = (await app.runner.view(jobId))!.scenes[0];
       return s.versionNo === 3 && s.awaiting === "review";
