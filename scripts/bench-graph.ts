@@ -130,9 +130,12 @@ function autoApproved(runner: Awaited<ReturnType<typeof setup>>["runner"], who: 
       if (card) break;
       await new Promise((r) => setTimeout(r, 5));
     }
+    // 40 clicks in a minute are over the refine limit (30): the limit is not what is measured here.
+    await db.query("DELETE FROM rate_limit_buckets");
     const before = asked.length;
     const t0 = performance.now();
-    await runner.decide({ jobId, sceneIndex: 0, versionNo: card.versionNo, decision: "RED", actor: who });
+    const r = await runner.decide({ jobId, sceneIndex: 0, versionNo: card.versionNo, decision: "RED", actor: who });
+    if (!r.ok) throw new Error(`click ${i + 1} was refused: ${r.message}`);
     while (asked.length === before) await new Promise((r) => setTimeout(r, 1));
     latencies.push(asked[before] - t0);
   }

@@ -44,7 +44,8 @@ import { decodeButton } from "../bot/views.js";
 import { createSlackSurface, type SlackSurface } from "../bot/surfaces/slack/index.js";
 import { createDiscordSurface, type DiscordSurface } from "../bot/surfaces/discord/index.js";
 import { createChatMessages, type ChatLocation } from "../store/chatMessages.js";
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
+import pg from "pg";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { Session } from "node:inspector/promises";
@@ -329,6 +330,17 @@ async function startProfile(): Promise<() => Promise<unknown>> {
   };
 }
 
+/** One statement as the database's administrator (outside the app). */
+async function adminQuery(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 // ------------------------------------------------------------------------------------------------
 // Main
 
@@ -339,9 +351,16 @@ async function main(): Promise<void> {
   // Logging is not what is measured: silent unless BENCH_LOG_LEVEL says otherwise.
   // BENCH_DATABASE_URL: Postgres (async I/O) instead of embedded PGlite, whose queries run
   // synchronously on the main thread and so delay reading the next click.
+  // On Postgres the bench gets a schema of its own (dropped after), never the database's public one.
+  const url = process.env.BENCH_DATABASE_URL;
+  const schema = url ? `bench_surfaces_${Date.now().toString(36)}_${randomBytes(2).toString("hex")}` : undefined;
+  if (url && schema) {
+    await adminQuery(url, `CREATE SCHEMA ${schema}`);
+    onCleanup("bench schema", () => adminQuery(url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`));
+  }
   const app: App = await createApp(loadConfig({
     DATA_DIR: dataDir, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "silent", SCENE_DURATION_S: "1",
-    DATABASE_URL: process.env.BENCH_DATABASE_URL,
+    DATABASE_URL: url, DATABASE_SCHEMA: schema, QUEUE_PREFIX: schema,
   }));
   onCleanup("app", () => app.close());
   const chat = createChatMessages(app.db);
