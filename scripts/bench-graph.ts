@@ -35,7 +35,8 @@ const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
 
 async function freshDb(): Promise<Db> {
-  if (!url) return createDb({ dataDir: "memory://" });
+  // On disk, as users run it (DATA_DIR): an in-memory database would hold every parked job in RAM.
+  if (!url) return createDb({ dataDir: mkdtempSync(path.join(tmpdir(), "bench-pglite-")) });
   const schema = `bench_${Date.now().toString(36)}_${randomBytes(2).toString("hex")}`;
   const admin = await createDb({ databaseUrl: url });
   await admin.query(`CREATE SCHEMA ${schema}`);
@@ -210,7 +211,8 @@ function autoApproved(runner: Awaited<ReturnType<typeof setup>>["runner"], who: 
 }
 
 function coldReject(file: string, dataDir: string): Promise<{ ms: number; rssKb: number }> {
-  const report = 'data:text/javascript,process.on("exit",()=>process.stderr.write("MAXRSS_KB "+process.resourceUsage().maxRSS+"\\n"))';
+  // VmHWM, not resourceUsage().maxRSS: Linux carries ru_maxrss over exec from the parent (this bench, large).
+  const report = 'data:text/javascript,import{readFileSync}from"node:fs";process.on("exit",()=>process.stderr.write("MAXRSS_KB "+/VmHWM:\\s+(\\d+)/.exec(readFileSync("/proc/self/status","utf8"))[1]+"\\n"))';
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", "--import", report, "scripts/render.ts", file], {
