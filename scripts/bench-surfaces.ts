@@ -45,7 +45,6 @@ import { createSlackSurface, type SlackSurface } from "../bot/surfaces/slack/ind
 import { createDiscordSurface, type DiscordSurface } from "../bot/surfaces/discord/index.js";
 import { createChatMessages, type ChatLocation } from "../store/chatMessages.js";
 import { createHmac, randomBytes } from "node:crypto";
-import pg from "pg";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { Session } from "node:inspector/promises";
@@ -57,6 +56,7 @@ import { App as BoltApp, LogLevel } from "@slack/bolt";
 import { Client, Events, GatewayIntentBits, Partials } from "discord.js";
 import sharp from "sharp";
 import type { StandinMessage } from "../test/standins/slack.js";
+import { admin } from "../test/helpers/db.js";
 import type { ApiMessage, ApiUser } from "../test/standins/discord.js";
 import { startWorld, type DiscordClick, type SlackRequest, type Timed, type World } from "./bench/surfaces-world.js";
 
@@ -330,17 +330,6 @@ async function startProfile(): Promise<() => Promise<unknown>> {
   };
 }
 
-/** One statement as the database's administrator (outside the app). */
-async function adminQuery(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 // ------------------------------------------------------------------------------------------------
 // Main
 
@@ -355,8 +344,8 @@ async function main(): Promise<void> {
   const url = process.env.BENCH_DATABASE_URL;
   const schema = url ? `bench_surfaces_${Date.now().toString(36)}_${randomBytes(2).toString("hex")}` : undefined;
   if (url && schema) {
-    await adminQuery(url, `CREATE SCHEMA ${schema}`);
-    onCleanup("bench schema", () => adminQuery(url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`));
+    await admin(url, `CREATE SCHEMA ${schema}`);
+    onCleanup("bench schema", () => admin(url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`));
   }
   const app: App = await createApp(loadConfig({
     DATA_DIR: dataDir, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "silent", SCENE_DURATION_S: "1",

@@ -43,12 +43,12 @@ async function migrated(opening: Promise<Db>): Promise<Db> {
   }
 }
 
-/** One statement on its own short-lived connection (the pool of the Db is scoped to the schema). */
-async function admin(url: string, sql: string): Promise<void> {
+/** One statement as the database's administrator, on its own short-lived connection (a Db's pool is scoped to its schema). */
+export async function admin(url: string, sql: string, params?: unknown[]): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(sql);
+    return await client.query(sql, params);
   } finally {
     await client.end();
   }

@@ -12,6 +12,7 @@ import { createFalStandin, type FalStandin } from "../standins/fal.js";
 import { createGeminiStandin, type GeminiStandin } from "../standins/gemini.js";
 import { createDeepSeekStandin, type DeepSeekStandin } from "../standins/deepseek.js";
 import { spawnBot, type BotProcess } from "./processes.js";
+import { admin as adminOf } from "./db.js";
 
 const STALL_FFMPEG = fileURLToPath(new URL("../fixtures/stall-ffmpeg.sh", import.meta.url));
 
@@ -40,15 +41,7 @@ export interface World {
 
 export async function createWorld(url: string, options: { lockMs?: number; extraEnv?: Record<string, string> } = {}): Promise<World> {
   const schema = `w_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-  const admin = async (sql: string, params?: unknown[]) => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return await client.query(sql, params);
-    } finally {
-      await client.end();
-    }
-  };
+  const admin = (sql: string, params?: unknown[]) => adminOf(url, sql, params);
   await admin(`CREATE SCHEMA ${schema}`);
   const [fal, gemini, deepseek] = await Promise.all([
     createFalStandin({ apiKey: "fal-test" }), createGeminiStandin({ apiKey: "gem-test" }), createDeepSeekStandin({ apiKey: "ds-test" }),
