@@ -18,6 +18,7 @@ import { withFaults, type FaultController } from "../tools/faults.js";
 import type { SongEditor } from "../tools/ports.js";
 import { songMp3 } from "./helpers/pipeline.js";
 import { createDiscordStandin, type ApiMessage, type ApiUser, type DiscordStandin, type RecordedCall } from "./standins/discord.js";
+import { waitFor } from "./helpers/waitFor.js";
 
 const TOKEN = "MTAxNTk3NjQ4MzI5MTIzODQwMA.GfAkE1.loopback-only-project-test-token";
 
@@ -41,16 +42,6 @@ async function settle(): Promise<void> {
   for (let round = 0; round < 3; round++) {
     await app.runner.idle();
     await surface.settled();
-  }
-}
-
-async function waitFor<T>(what: string, probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 
@@ -114,7 +105,7 @@ describe("Discord: prices, credits, versions, the project, retry (real discord.j
     await waitFor("the shots", async () => {
       const v = await app.runner.view(jobId);
       return v && v.scenes.length >= 2 && v.scenes.every((s) => s.awaiting === "review");
-    });
+    }, 60_000);
     await settle();
     const job = (await app.runner.store.jobs.get(jobId))!;
     location = { platform: "discord", channelId: String(job.origin.channelId), threadId: String(job.origin.threadId) };
@@ -229,7 +220,7 @@ describe("Discord: prices, credits, versions, the project, retry (real discord.j
     songEditor.failAlways(true);
     const status = await messageIn("status");
     standin.deliver(standin.buttonClick({ user: alice }, status, buttonsOf(status)[0].custom_id));
-    await waitFor("the failure", async () => (await app.runner.view(jobId))!.stage === "failed");
+    await waitFor("the failure", async () => (await app.runner.view(jobId))!.stage === "failed", 60_000);
     await settle();
     const failed = await messageIn("status");
     const retry = buttonsOf(failed)[0];
@@ -240,7 +231,7 @@ describe("Discord: prices, credits, versions, the project, retry (real discord.j
     expect(refused.json.content).toMatch(/Only the person who started this job/);
     const ok = await click(alice, failed, retry.custom_id);
     expect(ok.json.content).toBe("Trying again from where it stopped; everything already approved is kept.");
-    await waitFor("the finished job", async () => (await app.runner.view(jobId))!.stage === "done");
+    await waitFor("the finished job", async () => (await app.runner.view(jobId))!.stage === "done", 60_000);
     await settle();
     const shots = (await app.runner.view(jobId))!.scenes.length;
     const target = location.threadId || location.channelId;

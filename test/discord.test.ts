@@ -20,6 +20,7 @@ import { registerCommands } from "../scripts/register-discord.js";
 import { songMp3 } from "./helpers/pipeline.js";
 import { createDiscordStandin, type ApiMessage, type ApiUser, type DiscordStandin, type RecordedCall } from "./standins/discord.js";
 import { DEFAULT_BOT_PERMISSIONS, PERMISSIONS } from "./standins/discord-rules.js";
+import { waitFor } from "./helpers/waitFor.js";
 
 const TOKEN = "MTAxNTk3NjQ4MzI5MTIzODQwMA.GfAkE1.loopback-only-test-token-never-valid";
 
@@ -77,16 +78,6 @@ async function settle(): Promise<void> {
   for (let round = 0; round < 3; round++) {
     await app.runner.idle();
     await surface.settled();
-  }
-}
-
-async function waitFor<T>(what: string, probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { dbTargets } from "./helpers/db.js";
 import { blankImage, brandImage, createPipeline, finished, OWNER, reviewsOpen, STRANGER, type SaverKind } from "./helpers/pipeline.js";
+import { waitFor } from "./helpers/waitFor.js";
 
 /** Graph tests run on MemorySaver and on PostgresSaver, over every database target. */
 const matrix = dbTargets.flatMap((target) =>
@@ -179,7 +180,7 @@ describe.each(matrix)("production graph on $name", ({ target, saver }) => {
       await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "GREEN", actor: OWNER });
       await p.runner.idle();
       const sceneId = (await p.runner.view(jobId))!.scenes[0].sceneId;
-      await waitFor(async () => (await p.runner.store.scenes.versions(sceneId)).some((v) => v.kind === "clip"));
+      await waitFor("a clip version", async () => (await p.runner.store.scenes.versions(sceneId)).some((v) => v.kind === "clip"));
       const clip = (await p.runner.store.scenes.versions(sceneId)).find((v) => v.kind === "clip")!;
       const expected = { KLING: "LUMA", LUMA: "GEMINI_PRO", GEMINI_PRO: "LUMA" }[primary];
       expect(clip.engine).toBe(expected);
@@ -222,10 +223,10 @@ describe.each(matrix)("production graph on $name", ({ target, saver }) => {
       const { jobId } = await p.runner.start({ actor: OWNER, file: { bytes: await brandImage(10), filename: "brand.png" } });
       await reviewsOpen(p.runner, jobId, 3);
       await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "RED", actor: OWNER });
-      await waitFor(async () => (await p.runner.view(jobId))!.scenes.find((c) => c.index === 0)!.versionNo === 2);
+      await waitFor("scene 0 at version 2", async () => (await p.runner.view(jobId))!.scenes.find((c) => c.index === 0)!.versionNo === 2);
       const paid = { previews: p.meters.illustrator.calls.preview, rerolls: p.meters.director.calls.rerollScene };
       expect((await p.runner.revert({ jobId, sceneIndex: 0, toVersion: 1, actor: OWNER })).ok).toBe(true);
-      await waitFor(async () => (await p.runner.view(jobId))!.scenes.find((c) => c.index === 0)!.versionNo === 3);
+      await waitFor("scene 0 at version 3", async () => (await p.runner.view(jobId))!.scenes.find((c) => c.index === 0)!.versionNo === 3);
       const versions = await p.runner.versions(jobId, 0);
       expect(versions.map((v) => v.kind)).toEqual(["preview", "reroll", "revert"]);
       expect(versions[2].previewKey).toBe(versions[0].previewKey);
@@ -299,8 +300,8 @@ describe.each(dbTargets)("restarts on $name", (target) => {
       // Renders are held in this process: the "crash" happens while they are in flight.
       p.holdRenders(true);
       await p.runner.approveAll(jobId, OWNER);
-      await waitFor(async () => (p.meters.engines[engine].calls.submit ?? 0) >= 3);
-      await waitFor(async () => (await p.runner.view(jobId))!.scenes.every((s) => s.awaiting === "render"));
+      await waitFor("three submissions", async () => (p.meters.engines[engine].calls.submit ?? 0) >= 3);
+      await waitFor("every scene awaiting its render", async () => (await p.runner.view(jobId))!.scenes.every((s) => s.awaiting === "render"));
       await p.runner.close();
       p.holdRenders(false);
 
@@ -334,11 +335,3 @@ describe.each(dbTargets)("restarts on $name", (target) => {
     }
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -19,6 +19,7 @@ import { createSlackStandin, type SlackStandin } from "./standins/slack.js";
 import { createDiscordStandin, type ApiUser, type DiscordStandin } from "./standins/discord.js";
 import { buttonFor, cardsIn, slackSender, textOf } from "./helpers/slackEvents.js";
 import { brandImage } from "./helpers/pipeline.js";
+import { waitFor } from "./helpers/waitFor.js";
 
 const SLACK_TOKEN = "xoxb-link-test-token-0001";
 const SECRET = "link-test-signing-secret-0001";
@@ -42,16 +43,6 @@ async function settle(): Promise<void> {
     await app.runner.idle();
     await slackSurface.settled();
     await discordSurface.settled();
-  }
-}
-
-async function waitFor<T>(what: string, probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

@@ -14,6 +14,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createPublicServer } from "../bot/publicServer.js";
 import { createLinkSigner } from "../bot/links/sign.js";
+import { waitFor } from "./helpers/waitFor.js";
 
 const LINK_SECRET = Buffer.from("providers-e2e-link-secret-of-32-bytes-or-more");
 
@@ -141,8 +142,8 @@ describe("a job against the real provider SDKs (loopback stand-ins)", () => {
     await reviewsOpen(app.runner, jobId, 3);
     fal.setPollsBeforeDone(1_000_000); // renders stay IN_QUEUE in this process
     await app.runner.approveAll(jobId, OWNER);
-    await waitFor(() => fal.accepted().filter((s) => s.model.includes("video")).length === 3);
-    await waitFor(async () => (await app.runner.view(jobId))!.scenes.every((s) => s.awaiting === "render"));
+    await waitFor("three video submissions", () => fal.accepted().filter((s) => s.model.includes("video")).length === 3);
+    await waitFor("every scene awaiting its render", async () => (await app.runner.view(jobId))!.scenes.every((s) => s.awaiting === "render"));
     await app.close();
     apps.splice(apps.indexOf(app), 1);
 
@@ -190,7 +191,7 @@ describe("fal webhooks resume parked renders", () => {
       await reviewsOpen(app.runner, jobId, 3);
       const videos = () => fal.accepted().filter((s) => s.model.includes("video"));
       await app.runner.approveAll(jobId, OWNER);
-      await waitFor(() => videos().length === 3);
+      await waitFor("three videos", () => videos().length === 3);
       // Every submission told fal where to call back.
       expect(videos().every((s) => s.webhookUrl?.startsWith("https://bot.example.com/webhooks/fal?call="))).toBe(true);
       await new Promise((r) => setTimeout(r, 1_000));
@@ -257,7 +258,7 @@ describe("a submission whose answer was lost is adopted from its webhook", () =>
       const videos = () => fal.submissions.filter((s) => s.model.includes("video"));
       fal.acceptThenDrop(1); // fal queues (and will bill) the render; our side never hears back
       await app.runner.decide({ jobId, sceneIndex: cards[0].index, versionNo: cards[0].versionNo, decision: "GREEN", actor: OWNER });
-      await waitFor(() => videos().length === 1);
+      await waitFor("one video", () => videos().length === 1);
       await new Promise((r) => setTimeout(r, 1_500));
       // Not sent again while its delivery may still come, and not moved to another engine.
       expect(videos()).toHaveLength(1);
@@ -271,7 +272,7 @@ describe("a submission whose answer was lost is adopted from its webhook", () =>
 
       fal.completeQueued();
       expect((await deliver(lost.requestId!, lost.webhookUrl!)).status).toBe(200);
-      await waitFor(async () => (await app.runner.view(jobId))!.scenes.find((s) => s.index === cards[0].index)!.status === "completed");
+      await waitFor("the first card's scene completed", async () => (await app.runner.view(jobId))!.scenes.find((s) => s.index === cards[0].index)!.status === "completed");
       expect(videos()).toHaveLength(1);
       expect(fal.billing().filter((b) => b.model.includes("video"))).toHaveLength(1);
     } finally {
@@ -283,11 +284,3 @@ describe("a submission whose answer was lost is adopted from its webhook", () =>
     }
   });
 });
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

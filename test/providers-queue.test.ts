@@ -15,6 +15,7 @@ import { createFalStandin, type FalStandin } from "./standins/fal.js";
 import { createGeminiStandin, type GeminiStandin } from "./standins/gemini.js";
 import { createDeepSeekStandin, type DeepSeekStandin } from "./standins/deepseek.js";
 import { brandImage, finished, OWNER, reviewsOpen } from "./helpers/pipeline.js";
+import { waitFor } from "./helpers/waitFor.js";
 
 describe("renders waiting in fal's queue (real SDKs, strict stand-ins)", () => {
   let fal: FalStandin, gemini: GeminiStandin, deepseek: DeepSeekStandin, dir: string;
@@ -52,9 +53,9 @@ describe("renders waiting in fal's queue (real SDKs, strict stand-ins)", () => {
     // One render at a time, each first waiting 3 s in the queue: three times the 1 s deadline.
     fal.setTimings({ queueMs: 3_000, runMs: 300, concurrency: 1 });
     await app.runner.approveAll(jobId, OWNER);
-    await waitFor(() => clips().length === 3);
+    await waitFor("three clip submissions", () => clips().length === 3);
     // The cards say why nothing has happened yet: the provider reports the render queued.
-    await waitFor(async () => (await app.runner.view(jobId))!.scenes.some((s) => /waiting in the provider's queue/i.test(s.renderNote ?? "")));
+    await waitFor("a queue note on a card", async () => (await app.runner.view(jobId))!.scenes.some((s) => /waiting in the provider's queue/i.test(s.renderNote ?? "")));
 
     const done = await finished(app.runner, jobId);
     expect(done.stage).toBe("done");
@@ -73,10 +74,10 @@ describe("renders waiting in fal's queue (real SDKs, strict stand-ins)", () => {
     await reviewsOpen(app.runner, jobId, 3);
     fal.setTimings({ queueMs: 60_000 });
     await app.runner.approveAll(jobId, OWNER);
-    await waitFor(() => clips().length === 3);
+    await waitFor("three clip submissions", () => clips().length === 3);
 
     expect((await app.runner.cancel({ jobId, actor: OWNER })).ok).toBe(true);
-    await waitFor(() => fal.cancellations.length === 3);
+    await waitFor("three cancellations", () => fal.cancellations.length === 3);
     expect(fal.cancellations.map((c) => c.requestId).sort()).toEqual(clips().map((s) => s.requestId).sort());
     expect(fal.cancellations.every((c) => c.state === "IN_QUEUE")).toBe(true);
     fal.setTimings({ queueMs: 0 }); // were anything still queued, it would run and bill now
@@ -85,11 +86,3 @@ describe("renders waiting in fal's queue (real SDKs, strict stand-ins)", () => {
     expect(clips()).toHaveLength(3);
   });
 });
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

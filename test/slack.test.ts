@@ -24,6 +24,7 @@ import { createChatMessages } from "../store/chatMessages.js";
 import { songMp3 } from "./helpers/pipeline.js";
 import { createSlackStandin, type SlackStandin, type StandinMessage } from "./standins/slack.js";
 import { buttonFor, buttonsOf, cardsIn as cardsInThread, slackSender, textOf } from "./helpers/slackEvents.js";
+import { waitFor } from "./helpers/waitFor.js";
 
 const TOKEN = "xoxb-standin-secret-token-0001";
 const APP_TOKEN = "xapp-standin-secret-token-0001";
@@ -83,15 +84,6 @@ const click = (message: StandinMessage, actionId: string, user = OWNER, value = 
 const submitEdit = (privateMetadata: string, note: string, user = OWNER) => submitAs(privateMetadata, note, user);
 const fileShareEvent = (file: object, ts: string, user = OWNER, channel = MAIN) => sender.fileShareEvent(file, ts, user, channel);
 const cardsIn = (channel: string, threadTs: string) => cardsInThread(slack, channel, threadTs);
-async function waitFor<T>(probe: () => T | undefined, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > until) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 // State the scenarios share, in order: one job from a dropped file, one from /render.
 const DROP_TS = "1699990000.000100";
@@ -137,7 +129,7 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
     const sentAt = Date.now();
     const res = await sendEvent(eventBody(fileShareEvent(file, DROP_TS), "EvDROP1"));
     expect(res.status).toBe(200);
-    const ack = await waitFor(() => slack.callsOf("chat.postMessage").find((c) => c.args.thread_ts === DROP_TS));
+    const ack = await waitFor("the acknowledgement in the thread", () => slack.callsOf("chat.postMessage").find((c) => c.args.thread_ts === DROP_TS));
     // Post first, work later: the acknowledgement is in the thread before the file is even fetched.
     expect(ack.at - sentAt).toBeLessThan(1000);
     await settle();
@@ -582,15 +574,15 @@ describe("Slack surface (real Bolt, loopback Slack API)", () => {
         for (const client of wss.clients) client.send(JSON.stringify({ envelope_id: id, type: "slash_commands", payload: { ...payload, ...body }, accepts_response_payload: true }));
       };
       envelope("env-1", {});
-      await waitFor(() => acks.includes("env-1"));
-      await waitFor(() => slack.responses.find((r) => r.id === responseId));
+      await waitFor("env-1 acknowledged", () => acks.includes("env-1"));
+      await waitFor("the response_url answer", () => slack.responses.find((r) => r.id === responseId));
       expect(responseText(responseId)).toContain(jobId.slice(0, 8));
 
       // This surface's upload limit is 1 byte: /show of the finished job links the video instead of uploading it.
       const uploads = slack.uploads.size;
       envelope("env-2", { command: "/show", text: jobId, channel_id: "C0LINK", response_url: slack.responseUrl("socket-show") });
-      await waitFor(() => acks.includes("env-2"));
-      await waitFor(() => [...slack.messages.values()].find((m) => m.channel === "C0LINK" && m.text.includes("upload limit")), 10_000);
+      await waitFor("env-2 acknowledged", () => acks.includes("env-2"));
+      await waitFor("the upload-limit message", () => [...slack.messages.values()].find((m) => m.channel === "C0LINK" && m.text.includes("upload limit")), 10_000);
       await socketSurface.settled();
       const link = [...slack.messages.values()].find((m) => m.channel === "C0LINK" && m.text.includes("upload limit"))!;
       expect(link.threadTs).toBeDefined();
