@@ -2,6 +2,7 @@ import { MessageFlags, type ChatInputCommandInteraction } from "discord.js";
 import type { JobView } from "../../views.js";
 import type { Actor } from "../../../graph/actor.js";
 import type { SurfaceContext } from "./context.js";
+import type { Resolved } from "../common/projectService.js";
 import { actorOf } from "./identity.js";
 import { shortId } from "./ids.js";
 import { acknowledge, explain } from "./respond.js";
@@ -28,14 +29,16 @@ export async function resolveJob(ctx: SurfaceContext, actor: Actor, input: strin
 }
 
 /**
- * The job a project command names. An admin (ADMIN_IDS) may name anyone's job by its full id, as
- * the project service allows them; everyone else goes through resolveJob.
+ * The project a project command is about: the one of the job it names, else the caller's own. An
+ * admin (ADMIN_IDS) may name anyone's job by its full id, as the project service allows them;
+ * everyone else goes through resolveJob.
  */
-export async function resolveProjectJob(ctx: SurfaceContext, actor: Actor, input: string): Promise<{ jobId: string } | { error: string }> {
+export async function resolveProject(ctx: SurfaceContext, actor: Actor, input: string | null): Promise<Resolved> {
+  if (!input) return ctx.projects.resolve(actor);
   const text = input.trim().replace(/^`|`$/g, "").toLowerCase();
-  if (UUID.test(text) && ctx.isAdmin(actor)) return { jobId: text };
+  if (UUID.test(text) && ctx.isAdmin(actor)) return ctx.projects.resolve(actor, text);
   const found = await resolveJob(ctx, actor, input);
-  return "error" in found ? found : { jobId: found.view.jobId };
+  return "error" in found ? found : ctx.projects.resolve(actor, found.view.jobId);
 }
 
 /**

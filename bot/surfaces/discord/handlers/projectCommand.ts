@@ -1,7 +1,7 @@
 import { MessageFlags, escapeMarkdown, type ChatInputCommandInteraction } from "discord.js";
 import type { SurfaceContext } from "../context.js";
 import { actorOf } from "../identity.js";
-import { resolveProjectJob } from "../jobs.js";
+import { resolveProject } from "../jobs.js";
 import { acknowledge, explain } from "../respond.js";
 import { roleOf, type ProjectChange } from "../../common/projectService.js";
 
@@ -14,13 +14,6 @@ export async function handleProjectCommand(ctx: SurfaceContext, interaction: Cha
   const actor = actorOf(interaction.user, interaction.member, interaction.guildId);
   let content: string;
   try {
-    const job = interaction.options.getString("job");
-    let jobId: string | undefined;
-    if (job) {
-      const found = await resolveProjectJob(ctx, actor, job);
-      if ("error" in found) return void (await interaction.editReply({ content: found.error }));
-      jobId = found.jobId;
-    }
     const role = interaction.options.getString("role");
     const change: ProjectChange = {
       ...(interaction.options.getString("lora") ? { lora: interaction.options.getString("lora")! } : {}),
@@ -28,7 +21,7 @@ export async function handleProjectCommand(ctx: SurfaceContext, interaction: Cha
       ...(role && roleOf(role) ? { role: roleOf(role)! } : {}),
       ...(interaction.options.getString("model") ? { model: interaction.options.getString("model")! } : {}),
     };
-    const resolved = await ctx.projects.resolve(actor, jobId);
+    const resolved = await resolveProject(ctx, actor, interaction.options.getString("job"));
     if ("error" in resolved) {
       content = resolved.error;
     } else if (Object.keys(change).length === 0) {

@@ -1,7 +1,7 @@
 import { MessageFlags, type ChatInputCommandInteraction } from "discord.js";
 import type { SurfaceContext } from "../context.js";
 import { actorOf } from "../identity.js";
-import { resolveProjectJob } from "../jobs.js";
+import { resolveProject } from "../jobs.js";
 import { acknowledge, explain } from "../respond.js";
 import { rulesReply } from "../history.js";
 
@@ -10,14 +10,7 @@ export async function handleRulesCommand(ctx: SurfaceContext, interaction: ChatI
   if (!(await acknowledge(ctx.logger, interaction, () => interaction.deferReply({ flags: MessageFlags.Ephemeral })))) return;
   const actor = actorOf(interaction.user, interaction.member, interaction.guildId);
   try {
-    const job = interaction.options.getString("job");
-    let jobId: string | undefined;
-    if (job) {
-      const found = await resolveProjectJob(ctx, actor, job);
-      if ("error" in found) return void (await interaction.editReply({ content: found.error }));
-      jobId = found.jobId;
-    }
-    const resolved = await ctx.projects.resolve(actor, jobId);
+    const resolved = await resolveProject(ctx, actor, interaction.options.getString("job"));
     if ("error" in resolved) return void (await interaction.editReply({ content: resolved.error }));
     const me = await ctx.runner.users.ensure(actor);
     const mayRemove = resolved.project.ownerUserId === me.id || ctx.isAdmin(actor);
