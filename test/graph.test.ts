@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { dbTargets } from "./helpers/db.js";
-import { blankImage, brandImage, createPipeline, finished, OWNER, reviewsOpen, STRANGER, type SaverKind } from "./helpers/pipeline.js";
+import { blankImage, brandImage, createPipeline, finished, OWNER, reviewAt, reviewsOpen, STRANGER, type SaverKind } from "./helpers/pipeline.js";
 import { waitFor } from "./helpers/waitFor.js";
 
 /** Graph tests run on MemorySaver and on PostgresSaver, over every database target. */
@@ -223,10 +223,10 @@ describe.each(matrix)("production graph on $name", ({ target, saver }) => {
       const { jobId } = await p.runner.start({ actor: OWNER, file: { bytes: await brandImage(10), filename: "brand.png" } });
       await reviewsOpen(p.runner, jobId, 3);
       await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "RED", actor: OWNER });
-      await waitFor("scene 0 at version 2", async () => (await p.runner.view(jobId))!.scenes.find((c) => c.index === 0)!.versionNo === 2);
+      await reviewAt(p.runner, jobId, 0, 2);
       const paid = { previews: p.meters.illustrator.calls.preview, rerolls: p.meters.director.calls.rerollScene };
       expect((await p.runner.revert({ jobId, sceneIndex: 0, toVersion: 1, actor: OWNER })).ok).toBe(true);
-      await waitFor("scene 0 at version 3", async () => (await p.runner.view(jobId))!.scenes.find((c) => c.index === 0)!.versionNo === 3);
+      await reviewAt(p.runner, jobId, 0, 3);
       const versions = await p.runner.versions(jobId, 0);
       expect(versions.map((v) => v.kind)).toEqual(["preview", "reroll", "revert"]);
       expect(versions[2].previewKey).toBe(versions[0].previewKey);

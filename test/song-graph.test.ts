@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { dbTargets } from "./helpers/db.js";
-import { createPipeline, finished, OWNER, reviewsOpen, songMp3, STRANGER, type Pipeline } from "./helpers/pipeline.js";
+import { createPipeline, finished, OWNER, reviewAt, reviewsOpen, songMp3, STRANGER } from "./helpers/pipeline.js";
 import { impactNote, redoLabel } from "../bot/surfaces/common/impact.js";
 import { sceneVersions } from "../bot/surfaces/common/versions.js";
 import { ACTION_REDO, cardMessage } from "../bot/surfaces/slack/blocks.js";
@@ -60,7 +60,7 @@ describe.each(dbTargets)("song route on $name", (target) => {
       // 🟡 on shot 1: REFINING by an audited prompt, mask and inpaint, back to AWAITING_APPROVAL as version 2.
       const auditsBefore = p.meters.songAnalyst.calls.auditShot;
       await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "YELLOW", note: "make the top brighter", actor: OWNER });
-      await waitForVersion(p, jobId, 0, 2);
+      await reviewAt(p.runner, jobId, 0, 2);
       expect(p.meters.songAnalyst.calls.maskFor).toBe(1);
       expect(p.meters.songIllustrator.calls.inpaint).toBe(1);
       expect(p.meters.songAnalyst.calls.auditShot).toBe(auditsBefore + 1);
@@ -71,7 +71,7 @@ describe.each(dbTargets)("song route on $name", (target) => {
       // Revert to version 1: a new version 3 carrying version 1's images.
       const revert = await p.runner.revert({ jobId, sceneIndex: 0, toVersion: 1, actor: OWNER });
       expect(revert.ok).toBe(true);
-      await waitForVersion(p, jobId, 0, 3);
+      await reviewAt(p.runner, jobId, 0, 3);
       const versions = await p.runner.versions(jobId, 0);
       expect(versions.map((v) => v.kind)).toEqual(["preview", "edit", "revert"]);
       expect(versions[2].previewKey).toBe(versions[0].previewKey);
@@ -143,7 +143,7 @@ describe.each(dbTargets)("song route on $name", (target) => {
 
       // 🔴 with a reason: the failure becomes a rule, and the shot's next prompt carries it.
       await p.runner.decide({ jobId, sceneIndex: 1, versionNo: 1, decision: "RED", note: "no umbrellas please", actor: OWNER });
-      await waitForVersion(p, jobId, 1, 2);
+      await reviewAt(p.runner, jobId, 1, 2);
       const rules = await p.runner.store.rules.list(project.id);
       const learnt = rules.find((r) => /umbrella/i.test(r.text));
       expect(learnt).toBeTruthy();
@@ -193,7 +193,7 @@ describe.each(dbTargets)("song route on $name", (target) => {
       expect(bulk).toMatchObject({ ok: false, approved: 0 });
       expect(bulk.message).toMatch(/could not be made; edit \(🟡\) or re-roll \(🔴\)/);
       await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 0, decision: "RED", actor: OWNER });
-      await waitForVersion(p, jobId, 0, 1);
+      await reviewAt(p.runner, jobId, 0, 1);
       for (const card of cards.filter((c) => c.index !== 0)) {
         expect((await p.runner.decide({ jobId, sceneIndex: card.index, versionNo: card.versionNo, decision: "GREEN", actor: OWNER })).ok).toBe(true);
       }
@@ -217,7 +217,7 @@ describe.each(dbTargets)("song route on $name", (target) => {
 
       p.meters.songIllustrator.failAlways(false);
       await p.runner.decide({ jobId, sceneIndex: 1, versionNo: 0, decision: "YELLOW", note: "at night, under street lamps", actor: OWNER });
-      await waitForVersion(p, jobId, 1, 1);
+      await reviewAt(p.runner, jobId, 1, 1);
       const [v] = await p.runner.versions(jobId, 1);
       expect(v.kind).toBe("edit");
       expect(v.cinematographyPrompt).toContain("at night, under street lamps");
@@ -290,7 +290,7 @@ describe.each(dbTargets)("song route on $name", (target) => {
       p.holdRenders(true);
       await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "GREEN", actor: OWNER });
       await p.runner.decide({ jobId, sceneIndex: 1, versionNo: 1, decision: "RED", note: "less busy", actor: OWNER });
-      await waitForVersion(p, jobId, 1, 2);
+      await reviewAt(p.runner, jobId, 1, 2);
       expect((calls.find((l) => l.method === "analyzeFailure")!.args[0] as { model: string }).model).toBe("gemini-3.7-flash");
       const dependents = await p.runner.store.scenes.dependents(shots[0].id);
       expect(dependents).toEqual([{ sceneId: shots[1].id, sequenceIndex: 1, versionNo: 2, referenceVersionNo: 1 }]);
@@ -333,7 +333,7 @@ describe.each(dbTargets)("impact preview on $name", (target) => {
       for (const engine of Object.values(p.meters.engines)) engine.failAlways(false);
       // Shot 2 re-rolled meanwhile: drawn from approved shot 1.
       await p.runner.decide({ jobId, sceneIndex: 1, versionNo: 1, decision: "RED", actor: OWNER });
-      await waitForVersion(p, jobId, 1, 2);
+      await reviewAt(p.runner, jobId, 1, 2);
       let view = (await p.runner.view(jobId))!;
       expect(view.scenes[0].usedBy).toEqual([{ index: 1, versionNo: 2, fromVersionNo: 1 }]);
       expect(view.scenes[1].usedBy).toEqual([]);
@@ -352,7 +352,7 @@ describe.each(dbTargets)("impact preview on $name", (target) => {
 
       // 🟡 on shot 1: its new version is under review; shot 2 still shows the old one's influence.
       await p.runner.decide({ jobId, sceneIndex: 0, versionNo: 1, decision: "YELLOW", note: "wider, more sky", actor: OWNER });
-      await waitForVersion(p, jobId, 0, 2);
+      await reviewAt(p.runner, jobId, 0, 2);
       view = (await p.runner.view(jobId))!;
       expect(view.scenes[0].usedBy).toEqual([{ index: 1, versionNo: 2, fromVersionNo: 1 }]);
       expect((await sceneVersions(p.runner, view, 0))!.impact).toContain("Shot 2 was drawn from this shot (v1)");
@@ -360,7 +360,7 @@ describe.each(dbTargets)("impact preview on $name", (target) => {
       expect((await p.runner.redo({ jobId, sceneIndex: 0, actor: STRANGER })).status).toBe("forbidden");
       const redone = await p.runner.redo({ jobId, sceneIndex: 0, actor: OWNER });
       expect(redone).toMatchObject({ ok: true, message: "Shot 2 is drawn again from shot 1 as it is now (v2)." });
-      await waitForVersion(p, jobId, 1, 3);
+      await reviewAt(p.runner, jobId, 1, 3);
       const shots = await p.runner.store.scenes.list(jobId);
       const [v3] = (await p.runner.store.scenes.versions(shots[1].id)).slice(-1);
       expect(v3.kind).toBe("reroll");
@@ -379,14 +379,3 @@ describe.each(dbTargets)("impact preview on $name", (target) => {
     }
   });
 });
-
-async function waitForVersion(p: Pick<Pipeline, "runner">, jobId: string, index: number, versionNo: number) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    await p.runner.idle();
-    const card = (await p.runner.view(jobId))!.scenes[index];
-    if (card.awaiting === "review" && card.versionNo === versionNo) return;
-    if (Date.now() > deadline) throw new Error(`scene ${index} never reached version ${versionNo}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

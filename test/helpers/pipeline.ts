@@ -168,6 +168,18 @@ export async function reviewsOpen(runner: Runner, jobId: string, count: number):
   }
 }
 
+/** Waits until scene `index` waits for a review of version `versionNo` (the pass that made it has ended). */
+export async function reviewAt(runner: Runner, jobId: string, index: number, versionNo: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    await runner.idle();
+    const card = (await runner.view(jobId))?.scenes.find((c) => c.index === index);
+    if (card?.awaiting === "review" && card.versionNo === versionNo) return;
+    if (Date.now() > deadline) throw new Error(`scene ${index} never waited for a review of version ${versionNo}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Waits until the job reaches a terminal stage. */
 export async function finished(runner: Runner, jobId: string) {
   const deadline = Date.now() + 60_000;
