@@ -9,7 +9,7 @@ import { createApp, type App } from "../bot/app.js";
 import { loadConfig } from "../bot/config.js";
 import { createLocalSurface, type LocalSurface } from "../bot/surfaces/local/server.js";
 import { withFaults, type FaultController } from "../tools/faults.js";
-import type { Editor } from "../tools/ports.js";
+import type { Editor, VideoEngine } from "../tools/ports.js";
 import { songMp3 } from "./helpers/pipeline.js";
 
 /*
@@ -31,6 +31,8 @@ let surface: LocalSurface;
 let base: string;
 /** The final stitch, with failures dialled in to make a job fail as a whole. */
 let editor: FaultController<Editor>;
+/** The video engines, failing on demand to bring an approved shot back to its card. */
+let engines: Array<FaultController<VideoEngine>>;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), "local-page-"));
@@ -41,7 +43,9 @@ beforeAll(async () => {
   }), {
     tools: (defaults) => {
       editor = withFaults(defaults.editor);
-      return { ...defaults, editor: editor.port };
+      const wrapped = Object.entries(defaults.engines).map(([name, engine]) => [name, withFaults(engine)] as const);
+      engines = wrapped.map(([, controller]) => controller);
+      return { ...defaults, editor: editor.port, engines: Object.fromEntries(wrapped.map(([name, c]) => [name, c.port])) as typeof defaults.engines };
     },
   });
   surface = createLocalSurface({ app, port: 0 });
@@ -499,6 +503,30 @@ describe.skipIf(!RUN_BROWSER)(browserTitle, () => {
     await newVersion(page, 0, 2);
     await expect.poll(() => versions.count(), { timeout: 10_000 }).toBe(3);
     expect(await versions.nth(0).textContent()).toMatch(/^v3 ↩️ revert · “revert to v1” · by guest-[\w-]{4} · on the card now$/);
+
+    // Shot 1 approved, but no engine can render it: it comes back to its card, still approved. A 🔴 on
+    // shot 2 draws it from approved shot 1: shot 1's card says so, and after a change to shot 1,
+    // 🔁 Redo draws shot 2 again from the new version.
+    for (const engine of engines) engine.failAlways(true);
+    await card(page, 0).getByTestId("btn-green").click();
+    await expect.poll(async () => `${await card(page, 0).getAttribute("data-awaiting")} ${await card(page, 0).textContent()}`, { timeout: 20_000 }).toMatch(/^review .*No engine could render shot 1, so its credits were refunded/);
+    for (const engine of engines) engine.failAlways(false);
+    await card(page, 1).getByTestId("btn-red").click();
+    await newVersion(page, 1, 1);
+    const impact = card(page, 0).getByTestId("scene-impact");
+    await expect.poll(() => impact.textContent(), { timeout: 10_000 })
+      .toBe("↪️ Shot 2 was drawn from this shot (v3): an edit or a revert here leaves it as it is. Use 🔁 Redo to draw it again from this shot as it is now.");
+    expect(await card(page, 0).getByTestId("btn-redo").textContent()).toBe("🔁 Redo shot 2");
+    expect(await card(page, 1).getByTestId("btn-redo").isHidden()).toBe(true);
+    await card(page, 0).getByTestId("btn-yellow").click();
+    await page.getByTestId("edit-note").fill("closer on the singer");
+    await page.getByTestId("edit-submit").click();
+    await newVersion(page, 0, 3);
+    await card(page, 0).getByTestId("btn-redo").click();
+    await expect.poll(() => toast(page, /^Shot 2 is drawn again from shot 1 as it is now \(v4\)\.$/).count(), { timeout: 10_000 }).toBe(1);
+    await newVersion(page, 1, 2);
+    await expect.poll(() => impact.textContent(), { timeout: 10_000 }).toMatch(/^↪️ Shot 2 was drawn from this shot \(v4\)/);
+    await expect.poll(() => card(page, 0).getByTestId("versions-note").textContent(), { timeout: 10_000 }).toMatch(/Shot 2 was drawn from this shot \(v4\)/);
 
     // The project of this music video: settings changed by the operator, a learnt rule removed.
     const project = (await app.runner.store.jobs.get(new URL(page.url()).searchParams.get("job")!))!.projectId!;

@@ -53,7 +53,10 @@ let jobId = null;
 let view = null;
 /** @type {EventSource | null} */
 let source = null;
-/** Scene id → version a decision was sent for: its buttons stay off until the card moves on. */
+/**
+ * Scene id → the review (interrupt id) a decision was sent for: its buttons stay off until the card
+ * moves on, to a new version or, for an approved shot no engine could render, to a new review of the same one.
+ */
 const sent = new Map();
 let jobActionInFlight = false;
 /** @type {Map<string, ReturnType<typeof buildCard>>} */
@@ -171,7 +174,7 @@ function render(next) {
   if (spentBefore !== undefined && spentBefore !== view.creditsUsed) void refreshAccount();
 
   const coolingS = Math.ceil((coolDownUntil - Date.now()) / 1000);
-  const reviewable = view.scenes.filter((/** @type {any} */ c) => c.awaiting === "review" && sent.get(c.sceneId) !== c.versionNo);
+  const reviewable = view.scenes.filter((/** @type {any} */ c) => c.awaiting === "review" && sent.get(c.sceneId) !== c.interruptId);
   ui.approveAll.disabled = jobActionInFlight || reviewable.length === 0 || coolingS > 0;
   ui.approveAll.textContent = coolingS > 0
     ? `✅ Approve all (in ${coolingS} s)`
@@ -278,7 +281,7 @@ function updateCard(parts, card, coolingS) {
   parts.green.textContent = coolingS > 0 ? `${LABELS.GREEN} (in ${coolingS} s)` : `${LABELS.GREEN} · ${card.price}`;
   // Once a scene is approved its card reads like an edited chat message: the decision, no buttons.
   parts.buttons.hidden = card.status === "rendering" || card.status === "completed";
-  const off = card.awaiting !== "review" || sent.get(card.sceneId) === card.versionNo;
+  const off = card.awaiting !== "review" || sent.get(card.sceneId) === card.interruptId;
   for (const b of [parts.green, parts.yellow, parts.red]) b.disabled = off;
   if (coolingS > 0) parts.green.disabled = true;
 }
@@ -305,14 +308,14 @@ function refreshButtons() {
 /** @param {any} card @param {"GREEN" | "YELLOW" | "RED"} decision @param {string} [note] */
 async function decide(card, decision, note) {
   if (!card || !jobId) return false;
-  sent.set(card.sceneId, card.versionNo);
+  sent.set(card.sceneId, card.interruptId);
   refreshButtons();
   const r = await postJson(`/api/jobs/${encodeURIComponent(jobId)}/decide`, {
     sceneIndex: card.index, versionNo: card.versionNo, decision, ...(note ? { note } : {}),
   });
   if (!r.ok) {
     // A refusal changed nothing: the buttons come back so the user can act on the message.
-    if (sent.get(card.sceneId) === card.versionNo) sent.delete(card.sceneId);
+    if (sent.get(card.sceneId) === card.interruptId) sent.delete(card.sceneId);
     if (r.status === 429 && r.retryAfterS > 0) coolDown(r.retryAfterS);
     refreshButtons();
     toast(messageOf(r));

@@ -26,7 +26,7 @@ export function buildTalk() {
 }
 
 /**
- * The versions of a scene, fetched when opened (and again when the card moves on while open).
+ * The versions of a scene, fetched when opened (and again when the card or its impact note moves on while open).
  * @param {() => { jobId: string | null, card: any }} current
  */
 export function buildVersions(current) {
@@ -37,11 +37,13 @@ export function buildVersions(current) {
   const panel = el("div", { className: "versions-panel", testid: "versions-panel" }, list, note);
   panel.hidden = true;
   let loadedFor = "";
+  // What the list shows depends on: a new version, or later shots drawn again (the impact note).
+  const stateOf = (/** @type {any} */ card) => `${card.sceneId}:${card.versionNo}:${card.impact ?? ""}`;
 
   async function load() {
     const { jobId, card } = current();
     if (!jobId || !card) return;
-    loadedFor = `${card.sceneId}:${card.versionNo}`;
+    loadedFor = stateOf(card);
     const r = await api(`/api/jobs/${encodeURIComponent(jobId)}/scenes/${card.index}/versions`);
     if (!r.ok) return toast(messageOf(r));
     list.replaceChildren(...r.body.entries.map((/** @type {any} */ v) => entry(jobId, card, v)));
@@ -83,7 +85,7 @@ export function buildVersions(current) {
     /** @param {any} card */
     update(card) {
       toggle.hidden = !card.versionNo || card.versionNo < 2;
-      if (!panel.hidden && loadedFor !== `${card.sceneId}:${card.versionNo}`) void load();
+      if (!panel.hidden && loadedFor !== stateOf(card)) void load();
     },
   };
 }
