@@ -61,7 +61,7 @@ describe("a video submit is never repeated once its POST may have reached fal", 
   it("no answer within the submit deadline: not submitted again by the resilience layer", async () => {
     fal.acceptThenHang(1);
     const started = Date.now();
-    const err = await engine("LUMA", { submitDeadlineMs: 300 }).submit(clip, "job-2/scene-0").catch((e: unknown) => e);
+    const err = await engine("LUMA", { submitDeadlineMs: 1_000 }).submit(clip, "job-2/scene-0").catch((e: unknown) => e);
     await pastSdkRetry();
     expect(err).toBeInstanceOf(SubmissionUncertainError);
     expect(err).toMatchObject({ provider: "LUMA", code: "PRODUCTION_TIMEOUT", retryable: false });
@@ -71,8 +71,8 @@ describe("a video submit is never repeated once its POST may have reached fal", 
   });
 
   it("slow uploads happen before the submit deadline starts, so they cannot push the POST past it", async () => {
-    fal.delayUploads(400);
-    const { requestId } = await engine("KLING", { submitDeadlineMs: 300 }).submit(clip, "job-3/scene-0");
+    fal.delayUploads(1_500);
+    const { requestId } = await engine("KLING", { submitDeadlineMs: 1_000 }).submit(clip, "job-3/scene-0");
     expect(requestId).toMatch(/^req-/);
     expect(fal.uploads).toHaveLength(2);
     expect(fal.submissions).toHaveLength(1);

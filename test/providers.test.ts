@@ -175,7 +175,7 @@ describe("Gemini analyst (@langchain/google-genai → stand-in)", () => {
     const started = Date.now();
     const slow = createGeminiAnalyst({ apiKey: GEMINI_KEY, model: "gemini-3.5-flash-lite", baseUrl: gemini.url, deadlineMs: 200 });
     await expect(slow.analyzeBrand(png)).rejects.toMatchObject({ provider: "GEMINI", code: "TIMEOUT", retryable: true });
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(Date.now() - started).toBeLessThan(3_000);
     expect(gemini.requests).toHaveLength(1);
   });
 
@@ -426,7 +426,8 @@ describe("fal video engines (@fal-ai/client → stand-in)", () => {
 
   it("a hanging submit hits the submit deadline and is not re-submitted (it may already be queued and billed)", async () => {
     fal.hangSubmits(1);
-    const r = resilience({ LUMA: { submitTimeoutMs: 200, retries: 2, baseMs: 10 } });
+    // A deadline a loaded CI machine still gets the POST out within (it must reach fal to count).
+    const r = resilience({ LUMA: { submitTimeoutMs: 1_000, retries: 2, baseMs: 10 } });
     const luma = r.wrapTools({
       analyst: analyst(), director: director(), illustrator: illustrator(),
       engines: { KLING: videoEngine("KLING"), LUMA: videoEngine("LUMA"), GEMINI_PRO: videoEngine("GEMINI_PRO") },
@@ -435,7 +436,7 @@ describe("fal video engines (@fal-ai/client → stand-in)", () => {
     const started = Date.now();
     const err = await luma.submit(clip, "job-7").catch((e: unknown) => e);
     expect(err).toMatchObject({ provider: "LUMA", code: "PRODUCTION_TIMEOUT" });
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(Date.now() - started).toBeLessThan(3_000);
     expect(fal.submissions).toHaveLength(1);
     // The same key afterwards is a fresh submit (the dead attempt was forgotten).
     await expect(luma.submit(clip, "job-7")).resolves.toMatchObject({ requestId: expect.stringMatching(/^req-/) });
