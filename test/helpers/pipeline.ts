@@ -17,6 +17,7 @@ import type { Analyst, Director, Editor, Illustrator, ProductionEngine, SongAnal
 import { createFfmpeg } from "../../tools/ffmpeg.js";
 import type { Actor } from "../../graph/actor.js";
 import type { JobEvent, SceneCard } from "../../bot/views.js";
+import { waitFor } from "./waitFor.js";
 
 export const OWNER: Actor = { platform: "cli", userId: "owner", name: "Owner" };
 export const STRANGER: Actor = { platform: "slack", teamId: "T1", userId: "U-stranger", name: "Stranger" };
@@ -170,14 +171,11 @@ export async function reviewsOpen(runner: Runner, jobId: string, count: number):
 
 /** Waits until scene `index` waits for a review of version `versionNo` (the pass that made it has ended). */
 export async function reviewAt(runner: Runner, jobId: string, index: number, versionNo: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
+  await waitFor(`scene ${index} waiting for a review of version ${versionNo}`, async () => {
     await runner.idle();
     const card = (await runner.view(jobId))?.scenes.find((c) => c.index === index);
-    if (card?.awaiting === "review" && card.versionNo === versionNo) return;
-    if (Date.now() > deadline) throw new Error(`scene ${index} never waited for a review of version ${versionNo}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return card?.awaiting === "review" && card.versionNo === versionNo;
+  });
 }
 
 /** Waits until the job reaches a terminal stage. */
